@@ -1,0 +1,87 @@
+"""A real Celery worker runs a task end to end: through Redis, and through the filesystem
+transport that `make run` falls back to when there is no Redis."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from unlinker.celery import app as celery_app
+from unlinker.core.models import WorkerHeartbeat
+from unlinker.core.tasks import heartbeat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_worker_runs_a_task_through_redis():
+    assert celery_app.conf.broker_url.startswith("redis://")
+    celery_app.control.purge()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        heartbeat.delay("redis-test-worker")
+        assert wait_for(lambda: WorkerHeartbeat.objects.filter(worker="redis-test-worker").exists())
+
+
+@pytest.mark.slow
+def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        {
+            "UNLINKER_VAR_DIR": str(tmp_path),
+            "CELERY_BROKER_URL": "filesystem://",
+            "DJANGO_SETTINGS_MODULE": "unlinker.settings",
+        }
+    )
+    python = [sys.executable]
+    subprocess.run([*python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    worker = subprocess.Popen(
+        [*python, "-m", "celery", "-A", "unlinker", "worker", "--pool", "solo", "-l", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        subprocess.run(
+            [
+                *python,
+                "-c",
+                "import django; django.setup();"
+                "from unlinker.core.tasks import heartbeat; heartbeat.delay('fs-worker')",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=60,
+        )
+
+        def seen():
+            with sqlite3.connect(tmp_path / "unlinker.sqlite3") as db:
+                rows = db.execute(
+                    "select count(*) from core_workerheartbeat where worker = 'fs-worker'"
+                ).fetchone()
+            return rows[0] == 1
+
+        assert wait_for(seen, timeout=60, interval=0.5), worker.stderr and "worker did not run it"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()

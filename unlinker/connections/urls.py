@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+app_name = "connections"
+urlpatterns = [
+    path("", views.connection_list, name="list"),
+]

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("unlinker.core.urls")),
+    path("accounts/", include("unlinker.accounts.urls")),
+    path("connections/", include("unlinker.connections.urls")),
+    path("linked/", include("unlinker.mirror.urls")),
+    path("history/", include("unlinker.unlinking.urls")),
+    path("reconciliation/", include("unlinker.reconciliation.urls")),
+    path("admin/", admin.site.urls),
+]
