@@ -4,6 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from unlinker.connections.models import Connection
+
 NAV_PAGES = [
     "mirror:payments",
     "mirror:invoices",
@@ -22,9 +24,18 @@ def test_anonymous_is_sent_to_login(client, name):
     assert response["Location"] == f"{reverse('login')}?next={url}"
 
 
+@pytest.fixture
+def firm(db):
+    return Connection.objects.create(name="Smith & Co")
+
+
+def unlink_url(connection) -> str:
+    return reverse("mirror:unlink", args=[connection.pk])
+
+
 @pytest.mark.django_db
-def test_anonymous_post_is_sent_to_login_and_changes_nothing(client):
-    response = client.post(reverse("mirror:unlink"), {"pk": ["1"]})
+def test_anonymous_post_is_sent_to_login_and_changes_nothing(client, firm):
+    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": ["1"]})
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
 
@@ -63,8 +74,10 @@ def test_admin_reaches_every_nav_page(client_for):
     "role, expected",
     [(None, 403), ("viewer", 403), ("operator", 200), ("admin", 200)],
 )
-def test_queueing_an_unlink_needs_the_operator_role(client_for, role, expected):
-    response = client_for(role).post(reverse("mirror:unlink"), {"pk": ["1", "2"]})
+def test_queueing_an_unlink_needs_the_operator_role(client_for, firm, role, expected):
+    client = client_for(role)
+    firm.members.add(client.user)
+    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": ["1", "2"]})
     assert response.status_code == expected
 
 
@@ -82,22 +95,23 @@ def test_viewer_does_not_see_connections_in_navigation(client_for):
 
 
 @pytest.mark.django_db
-def test_unlink_needs_post(client_for):
-    assert client_for("operator").get(reverse("mirror:unlink")).status_code == 405
+def test_unlink_needs_post(client_for, firm):
+    assert client_for("operator").get(unlink_url(firm)).status_code == 405
 
 
 @pytest.mark.django_db
-def test_csrf_is_enforced_on_posts(make_user):
+def test_csrf_is_enforced_on_posts(make_user, firm):
     user = make_user("op", "operator")
+    firm.members.add(user)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    response = client.post(reverse("mirror:unlink"), {"pk": ["1"]})
+    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": ["1"]})
     assert response.status_code == 403
     # with the token from the page (as htmx sends it in X-CSRFToken) the same post goes through
-    page = client.get(reverse("mirror:invoices"))
+    page = client.get(reverse("mirror:invoice_list", args=[firm.pk]))
     token = page.context["csrf_token"]
     response = client.post(
-        reverse("mirror:unlink"), {"pk": ["1"]}, headers={"X-CSRFToken": str(token)}
+        unlink_url(firm), {"kind": "invoices", "pk": ["1"]}, headers={"X-CSRFToken": str(token)}
     )
     assert response.status_code == 200
 

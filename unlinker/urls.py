@@ -6,6 +6,7 @@ urlpatterns = [
     path("accounts/", include("unlinker.accounts.urls")),
     path("connections/", include("unlinker.connections.urls")),
     path("linked/", include("unlinker.mirror.urls")),
+    path("linked/", include("unlinker.mirror.sync_urls")),
     path("history/", include("unlinker.unlinking.urls")),
     path("reconciliation/", include("unlinker.reconciliation.urls")),
     path("admin/", admin.site.urls),

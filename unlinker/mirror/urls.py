@@ -6,5 +6,7 @@ app_name = "mirror"
 urlpatterns = [
     path("payments/", views.payments, name="payments"),
     path("invoices/", views.invoices, name="invoices"),
-    path("unlink/", views.unlink_selection, name="unlink"),
+    path("<int:connection_id>/payments/", views.LinkedPaymentList.as_view(), name="payment_list"),
+    path("<int:connection_id>/invoices/", views.LinkedInvoiceList.as_view(), name="invoice_list"),
+    path("<int:connection_id>/unlink/", views.unlink, name="unlink"),
 ]

@@ -1,43 +1,115 @@
 from django.contrib.auth.decorators import permission_required
-from django.shortcuts import render
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from unlinker.accounts.roles import BROWSE, QUEUE_UNLINK
+from unlinker.accounts.roles import BROWSE, MANAGE_CONNECTIONS, QUEUE_UNLINK
+from unlinker.connections.selectors import connection_for, connections_for
+from unlinker.core.listviews import BulkAction, ObjectListView
+
+from .selection import KINDS, Selection
+from .tables import LinkedInvoiceTable, LinkedPaymentTable
+
+UNLINK = BulkAction("Unlink from Xero", "mirror:unlink", QUEUE_UNLINK, style="danger")
+PREVIEW_ROWS = 20
 
 
-@permission_required(BROWSE, raise_exception=True)
-def payments(request):
-    return render(
-        request,
-        "core/placeholder.html",
-        {
-            "title": "Linked Xero Payments",
-            "lead": "Payments in Actionstep that are linked to a payment in Xero.",
-        },
+class LinkedRecordList(ObjectListView):
+    """Rows and filters come from the selection's sources: the page and "Unlink from Xero"
+    cannot disagree about what a filter matches."""
+
+    kind: str
+    url_name: str
+    lead = ""
+    template_name = "mirror/linked_list.html"
+    actions = (UNLINK,)
+
+    @property
+    def filterset_class(self):
+        return KINDS[self.kind].filterset_class
+
+    def get_queryset(self, request, connection):
+        return KINDS[self.kind].rows(connection)
+
+
+class LinkedInvoiceList(LinkedRecordList):
+    kind = "invoices"
+    url_name = "mirror:invoice_list"
+    title = "Linked Xero Invoices"
+    lead = (
+        "Approved Actionstep invoices linked to a sales invoice in Xero. The payments applied "
+        "to an invoice are unlinked before it."
     )
+    table_class = LinkedInvoiceTable
+    export_name = "linked-xero-invoices"
+
+
+class LinkedPaymentList(LinkedRecordList):
+    kind = "payments"
+    url_name = "mirror:payment_list"
+    title = "Linked Xero Payments"
+    lead = "Payments in Actionstep linked to a payment in Xero."
+    table_class = LinkedPaymentTable
+    export_name = "linked-xero-payments"
+
+
+LISTS = {view.kind: view for view in (LinkedInvoiceList, LinkedPaymentList)}
 
 
 @permission_required(BROWSE, raise_exception=True)
 def invoices(request):
-    return render(
-        request,
-        "core/placeholder.html",
-        {
-            "title": "Linked Xero Invoices",
-            "lead": "Approved Actionstep invoices that are linked to a sales invoice in Xero.",
-        },
-    )
+    return _open_first_connection(request, LinkedInvoiceList)
+
+
+@permission_required(BROWSE, raise_exception=True)
+def payments(request):
+    return _open_first_connection(request, LinkedPaymentList)
+
+
+def _open_first_connection(request, list_view):
+    connection = connections_for(request.user).first()
+    if connection is None:
+        context = {
+            "title": list_view.title,
+            "can_connect": request.user.has_perm(MANAGE_CONNECTIONS),
+        }
+        return render(request, "mirror/no_connection.html", context)
+    url = reverse(list_view.url_name, kwargs={"connection_id": connection.pk})
+    query = request.GET.urlencode()  # a shared link without a connection keeps its filter
+    return redirect(f"{url}?{query}" if query else url)
 
 
 @require_POST
 @permission_required(QUEUE_UNLINK, raise_exception=True)
-def unlink_selection(request):
-    selected = request.POST.getlist("pk")
-    return render(
-        request,
-        "core/placeholder.html",
-        {
-            "title": "Unlink from Xero",
-            "lead": f"{len(selected)} record(s) selected. Nothing has been changed.",
-        },
-    )
+def unlink(request, connection_id):
+    connection = connection_for(request.user, connection_id)
+    if request.POST.get("kind") not in KINDS:
+        return HttpResponseBadRequest("Say which list the selection comes from.")
+    selection = Selection.from_request(request, connection, request.POST["kind"])
+    return hand_off_to_plan(request, connection, selection)
+
+
+def hand_off_to_plan(request, connection, selection: Selection):
+    """Where a selection becomes an unlink plan. The unlink engine replaces this function (it
+    stores `selection.to_dict()` on its batch and shows the plan); until then the page only
+    shows what was selected, and nothing is changed."""
+    list_view = LISTS[selection.kind]
+    rows = selection.queryset()
+    first_rows = list(rows[:PREVIEW_ROWS])
+    count = rows.count()
+    meta = rows.model._meta
+    list_url = reverse(list_view.url_name, kwargs={"connection_id": connection.pk})
+    query = request.GET.urlencode()
+    context = {
+        "title": "Unlink from Xero",
+        "list_title": list_view.title,
+        "connection": connection,
+        "selection": selection,
+        "count": count,
+        "shown": len(first_rows),
+        "noun": meta.verbose_name if count == 1 else meta.verbose_name_plural,
+        "table": list_view.table_class(first_rows, exclude=("pk",), orderable=False),
+        "back_url": f"{list_url}?{query}" if query else list_url,
+    }
+    return render(request, "mirror/unlink_selection.html", context)

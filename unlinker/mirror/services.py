@@ -1,0 +1,405 @@
+"""Keeping the mirror in step with Actionstep (links, bills, payments) and with Xero (status).
+
+Writes go in bulk, page by page: an upsert per page of up to 200 records, never a query per row.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from unlinker.core.iterables import chunked
+from unlinker.integrations import actionstep_resources as res
+from unlinker.integrations.records import InvoiceLink, Page, PaymentLink
+
+from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatus
+
+# Records modified in the same second as the newest one seen may still be committing upstream:
+# the next incremental sync re-reads that last second (the upsert makes it harmless).
+CURSOR_OVERLAP = timedelta(seconds=1)
+# A run still "running" after this long lost its worker (and its redelivery): start afresh.
+SYNC_STALE_AFTER = timedelta(minutes=30)
+XERO_IDS_PER_CALL = 50
+
+INVOICE_FIELDS = [
+    "link_id",
+    "link_status",
+    "actionstep_status",
+    "invoice_number",
+    "reference",
+    "matter_id",
+    "matter_name",
+    "contact_id",
+    "contact_name",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "total",
+    "total_paid",
+    "total_due",
+    "xero_invoice_id",
+    "xero_invoice_number",
+    "upstream_modified_at",
+    "vanished_at",
+    "synced_at",
+]
+PAYMENT_FIELDS = [
+    "link_id",
+    "link_status",
+    "actionstep_status",
+    "invoice_actionstep_id",
+    "invoice_number",
+    "matter_id",
+    "matter_name",
+    "contact_id",
+    "contact_name",
+    "payment_date",
+    "amount",
+    "reference",
+    "xero_payment_id",
+    "upstream_modified_at",
+    "vanished_at",
+    "synced_at",
+]
+
+
+def _link_status(value: str) -> str:
+    return LinkStatus.LINKED if value == res.LINKED else LinkStatus.UNLINKED
+
+
+def _latest(*stamps: datetime | None) -> datetime | None:
+    present = [s for s in stamps if s]
+    return max(present) if present else None
+
+
+def _bill_context(page: Page, bill_id: int) -> dict:
+    """The invoice-level fields denormalised onto both kinds of rows."""
+    bill = page.bills.get(bill_id)
+    if bill is None:
+        return {}
+    matter = page.matters.get(bill.matter_id) if bill.matter_id else None
+    contact = page.contacts.get(bill.contact_id) if bill.contact_id else None
+    return {
+        "invoice_number": bill.number or "",
+        "matter_id": bill.matter_id,
+        "matter_name": matter.name if matter else "",
+        "contact_id": bill.contact_id,
+        "contact_name": contact.name if contact else "",
+    }
+
+
+def invoice_rows(connection_id: int, page: Page, now: datetime) -> list[LinkedInvoice]:
+    rows = []
+    for link in page.records:
+        link: InvoiceLink
+        bill = page.bills.get(link.bill_id)
+        rows.append(
+            LinkedInvoice(
+                connection_id=connection_id,
+                actionstep_id=link.bill_id,
+                link_id=link.id,
+                link_status=_link_status(link.link_status),
+                actionstep_status=bill.status if bill else "",
+                reference=(bill.reference or "") if bill else "",
+                invoice_date=bill.invoice_date if bill else None,
+                due_date=bill.due_date if bill else None,
+                currency=(bill.currency or "") if bill else "",
+                total=bill.total if bill else 0,
+                total_paid=bill.total_paid if bill else 0,
+                total_due=bill.total_due if bill else 0,
+                xero_invoice_id=(link.xero_invoice_id or "").lower(),
+                xero_invoice_number=link.xero_invoice_number or "",
+                upstream_modified_at=_latest(link.modified_at, bill.modified_at if bill else None),
+                vanished_at=None,
+                synced_at=now,
+                **_bill_context(page, link.bill_id),
+            )
+        )
+    return rows
+
+
+def payment_rows(connection_id: int, page: Page, now: datetime) -> list[LinkedPayment]:
+    rows = []
+    for link in page.records:
+        link: PaymentLink
+        payment = page.payments.get(link.bill_payment_id)
+        rows.append(
+            LinkedPayment(
+                connection_id=connection_id,
+                actionstep_id=link.bill_payment_id,
+                link_id=link.id,
+                link_status=_link_status(link.link_status),
+                actionstep_status=payment.status if payment else "",
+                invoice_actionstep_id=link.bill_id,
+                payment_date=payment.payment_date if payment else None,
+                amount=payment.amount if payment else 0,
+                reference=(payment.reference or "") if payment else "",
+                xero_payment_id=(link.xero_payment_id or "").lower(),
+                upstream_modified_at=_latest(
+                    link.modified_at, payment.modified_at if payment else None
+                ),
+                vanished_at=None,
+                synced_at=now,
+                **_bill_context(page, link.bill_id),
+            )
+        )
+    return rows
+
+
+def _upsert(model, rows: list, fields: list[str]) -> None:
+    if rows:
+        model.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["connection", "actionstep_id"],
+            update_fields=fields,
+        )
+
+
+def _record_page(run: SyncRun, page: Page, upserted: int) -> None:
+    run.pages_done += 1
+    run.records_upserted += upserted
+    SyncRun.objects.filter(pk=run.pk).update(
+        pages_done=run.pages_done,
+        pages_total=F("pages_total") + (page.page_count if page.page == 1 else 0),
+        records_upserted=run.records_upserted,
+    )
+
+
+def _cursor(stamp: datetime | None) -> str | None:
+    return (stamp - CURSOR_OVERLAP).isoformat() if stamp else None
+
+
+def _since(run: SyncRun, resource: str) -> datetime | None:
+    value = run.cursors.get(resource)
+    return datetime.fromisoformat(value) if value else None
+
+
+def previous_cursors(connection_id: int) -> dict:
+    last = (
+        SyncRun.objects.filter(connection_id=connection_id, state=SyncRun.State.DONE)
+        .order_by("-finished_at")
+        .values_list("cursors", flat=True)
+        .first()
+    )
+    return last or {}
+
+
+def start_sync(*, connection, user=None, full: bool = False) -> SyncRun:
+    """Record a sync request; the task picks it up after commit. One at a time per connection:
+    a request while one is queued or running returns that one."""
+    with transaction.atomic():
+        active = (
+            SyncRun.objects.select_for_update()
+            .filter(connection=connection, state__in=[SyncRun.State.QUEUED, SyncRun.State.RUNNING])
+            .first()
+        )
+        if active and timezone.now() - (active.started_at or active.created_at) > SYNC_STALE_AFTER:
+            active.state, active.error = SyncRun.State.FAILED, "interrupted: no progress for 30 min"
+            active.finished_at = timezone.now()
+            active.save(update_fields=["state", "error", "finished_at"])
+        elif active:
+            return active
+        full = full or not previous_cursors(connection.pk)
+        run = SyncRun.objects.create(
+            connection=connection,
+            requested_by=user,
+            full=full,
+            cursors={} if full else previous_cursors(connection.pk),
+        )
+        from .tasks import sync_connection
+
+        transaction.on_commit(lambda: sync_connection.delay(run.pk))
+    return run
+
+
+def run_sync(run: SyncRun, client) -> SyncRun:
+    """Page through Actionstep and upsert. Full: every link record, then whatever was not seen
+    is marked vanished. Incremental: only what changed since the last run's cursors."""
+    started = timezone.now()
+    SyncRun.objects.filter(pk=run.pk).update(state=SyncRun.State.RUNNING, started_at=started)
+    requests_before = client.requests_made
+    cursors = dict(run.cursors)
+    cid = run.connection_id
+
+    newest = _since(run, res.XERO_INVOICE_LINKS)
+    for page in client.iter_invoice_links(modified_after=newest):
+        rows = invoice_rows(cid, page, timezone.now())
+        _upsert(LinkedInvoice, rows, INVOICE_FIELDS)
+        newest = _latest(newest, *(r.upstream_modified_at for r in rows))
+        _record_page(run, page, len(rows))
+    cursors[res.XERO_INVOICE_LINKS] = _cursor(newest)
+
+    newest = _since(run, res.XERO_PAYMENT_LINKS)
+    for page in client.iter_payment_links(modified_after=newest):
+        rows = payment_rows(cid, page, timezone.now())
+        _upsert(LinkedPayment, rows, PAYMENT_FIELDS)
+        newest = _latest(newest, *(r.upstream_modified_at for r in rows))
+        _record_page(run, page, len(rows))
+    cursors[res.XERO_PAYMENT_LINKS] = _cursor(newest)
+
+    if not run.full:
+        # A bill or a payment can change (totals, status) without its link record changing.
+        cursors[res.BILLS] = _cursor(_apply_bill_changes(run, client))
+        cursors[res.BILL_PAYMENTS] = _cursor(_apply_payment_changes(run, client))
+    else:
+        cursors[res.BILLS] = cursors[res.XERO_INVOICE_LINKS]
+        cursors[res.BILL_PAYMENTS] = cursors[res.XERO_PAYMENT_LINKS]
+
+    attach_payments_to_invoices(cid)
+    recount_linked_payments(cid)
+    vanished = mark_vanished(cid, started) if run.full else 0
+
+    SyncRun.objects.filter(pk=run.pk).update(
+        state=SyncRun.State.DONE,
+        finished_at=timezone.now(),
+        cursors=cursors,
+        records_vanished=vanished,
+        requests_made=client.requests_made - requests_before,
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
+    newest = _since(run, res.BILLS)
+    for page in client.iter_bills(modified_after=newest):
+        by_id = {bill.id: bill for bill in page.records}
+        rows = list(
+            LinkedInvoice.objects.filter(connection_id=run.connection_id, actionstep_id__in=by_id)
+        )
+        for row in rows:
+            bill = by_id[row.actionstep_id]
+            row.actionstep_status = bill.status
+            row.invoice_number = bill.number or ""
+            row.reference = bill.reference or ""
+            row.invoice_date, row.due_date = bill.invoice_date, bill.due_date
+            row.total, row.total_paid, row.total_due = bill.total, bill.total_paid, bill.total_due
+            row.upstream_modified_at = _latest(row.upstream_modified_at, bill.modified_at)
+        LinkedInvoice.objects.bulk_update(
+            rows,
+            [
+                "actionstep_status",
+                "invoice_number",
+                "reference",
+                "invoice_date",
+                "due_date",
+                "total",
+                "total_paid",
+                "total_due",
+                "upstream_modified_at",
+            ],
+        )
+        newest = _latest(newest, *(b.modified_at for b in page.records))
+        _record_page(run, page, len(rows))
+    return newest
+
+
+def _apply_payment_changes(run: SyncRun, client) -> datetime | None:
+    newest = _since(run, res.BILL_PAYMENTS)
+    for page in client.iter_bill_payments(modified_after=newest):
+        by_id = {payment.id: payment for payment in page.records}
+        rows = list(
+            LinkedPayment.objects.filter(connection_id=run.connection_id, actionstep_id__in=by_id)
+        )
+        for row in rows:
+            payment = by_id[row.actionstep_id]
+            row.actionstep_status = payment.status
+            row.payment_date, row.amount = payment.payment_date, payment.amount
+            row.reference = payment.reference or ""
+            row.upstream_modified_at = _latest(row.upstream_modified_at, payment.modified_at)
+        LinkedPayment.objects.bulk_update(
+            rows,
+            ["actionstep_status", "payment_date", "amount", "reference", "upstream_modified_at"],
+        )
+        newest = _latest(newest, *(p.modified_at for p in page.records))
+        _record_page(run, page, len(rows))
+    return newest
+
+
+def attach_payments_to_invoices(connection_id: int) -> int:
+    invoice = LinkedInvoice.objects.filter(
+        connection_id=connection_id, actionstep_id=OuterRef("invoice_actionstep_id")
+    ).values("pk")[:1]
+    return LinkedPayment.objects.filter(connection_id=connection_id, invoice__isnull=True).update(
+        invoice=Subquery(invoice)
+    )
+
+
+def recount_linked_payments(connection_id: int, invoice_ids: Iterable[int] | None = None) -> int:
+    """linked_payment_count is what the ordering rule reads: payments still linked to Xero."""
+    still_linked = (
+        LinkedPayment.objects.filter(invoice=OuterRef("pk"), link_status=LinkStatus.LINKED)
+        .order_by()
+        .values("invoice")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    invoices = LinkedInvoice.objects.filter(connection_id=connection_id)
+    if invoice_ids is not None:
+        invoices = invoices.filter(pk__in=list(invoice_ids))
+    return invoices.update(linked_payment_count=Coalesce(Subquery(still_linked), 0))
+
+
+def mark_vanished(connection_id: int, seen_since: datetime) -> int:
+    now = timezone.now()
+    count = 0
+    for model in (LinkedInvoice, LinkedPayment):
+        count += model.objects.filter(
+            connection_id=connection_id, synced_at__lt=seen_since, vanished_at__isnull=True
+        ).update(vanished_at=now)
+    return count
+
+
+def refresh_xero_status(connection_id: int, client, *, only_unchecked: bool = False) -> int:
+    """Read every linked invoice's Xero copy in batches of IDs and record its status, totals
+    and which of its payments still exist. Returns the number of Xero reads made."""
+    requests_before = client.requests_made
+    invoices = LinkedInvoice.objects.filter(connection_id=connection_id).exclude(xero_invoice_id="")
+    if only_unchecked:
+        invoices = invoices.filter(xero_checked_at__isnull=True)
+    ids = invoices.order_by("pk").values_list("xero_invoice_id", flat=True)
+    for chunk in chunked(ids.iterator(chunk_size=2000), XERO_IDS_PER_CALL):
+        _refresh_chunk(connection_id, chunk, client)
+    return client.requests_made - requests_before
+
+
+def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
+    found = {inv.invoice_id.lower(): inv for inv in client.get_invoices_by_ids(xero_ids)}
+    now = timezone.now()
+    rows = list(
+        LinkedInvoice.objects.filter(connection_id=connection_id, xero_invoice_id__in=xero_ids)
+    )
+    live_payment_ids: set[str] = set()
+    for row in rows:
+        copy = found.get(row.xero_invoice_id.lower())
+        if copy is None:
+            row.xero_status = XeroStatus.MISSING
+        else:
+            row.xero_status = copy.status
+            row.xero_total, row.xero_amount_paid = copy.total, copy.amount_paid
+            row.xero_contact_name = copy.contact_name or ""
+            live_payment_ids.update(p.lower() for p in copy.payment_ids)
+        row.xero_checked_at = now
+    LinkedInvoice.objects.bulk_update(
+        rows,
+        ["xero_status", "xero_total", "xero_amount_paid", "xero_contact_name", "xero_checked_at"],
+    )
+    payments = list(
+        LinkedPayment.objects.filter(connection_id=connection_id, invoice__in=rows)
+        .exclude(xero_payment_id="")
+        .select_related("invoice")
+    )
+    for payment in payments:
+        invoice_status = payment.invoice.xero_status
+        if invoice_status == XeroStatus.MISSING:
+            payment.xero_status = XeroStatus.MISSING
+        elif payment.xero_payment_id.lower() in live_payment_ids:
+            payment.xero_status = XeroStatus.AUTHORISED
+        else:
+            payment.xero_status = XeroStatus.DELETED
+        payment.xero_checked_at = now
+    LinkedPayment.objects.bulk_update(payments, ["xero_status", "xero_checked_at"])

@@ -1,0 +1,37 @@
+"""The Refresh button and the sync progress panel shown on both linked lists."""
+
+from django.contrib.auth.decorators import permission_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from unlinker.accounts.roles import BROWSE
+from unlinker.connections.selectors import connection_for
+
+from . import services
+from .selectors_sync import sync_state
+
+
+def _panel(request, connection):
+    response = render(request, "mirror/_sync_panel.html", {"connection": connection})
+    if request.htmx and request.method == "GET" and not sync_state(connection)["active"]:
+        # The finished panel replaces the polling one and stops the polling.
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@permission_required(BROWSE, raise_exception=True)
+@require_GET
+def sync_panel(request, connection_id):
+    connection = connection_for(request.user, connection_id)
+    return _panel(request, connection)
+
+
+@permission_required(BROWSE, raise_exception=True)
+@require_POST
+def sync_start(request, connection_id):
+    connection = connection_for(request.user, connection_id)
+    services.start_sync(
+        connection=connection, user=request.user, full=request.POST.get("full") == "1"
+    )
+    return _panel(request, connection)
