@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 
 from unlinker.celery import app as celery_app
 
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.upstream"]
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 

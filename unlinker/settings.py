@@ -231,9 +231,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = TIME_ZONE
+MIRROR_SYNC_MINUTES = env_int("MIRROR_SYNC_MINUTES", 15)
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
+    "mirror-sync": {"task": "mirror.sync_all", "schedule": MIRROR_SYNC_MINUTES * 60.0},
+    "unlink-sweep": {"task": "unlinking.sweep", "schedule": 60.0},
+    "reconcile": {
+        "task": "reconciliation.reconcile_all",
+        "schedule": env_int("RECONCILE_HOURS", 24) * 3600.0,
+    },
 }
+# A step claimed longer ago than this lost its worker: the sweep runs it again (safe: every
+# step re-reads upstream first). Well above CELERY_TASK_TIME_LIMIT.
+STEP_STALE_SECONDS = env_int("STEP_STALE_SECONDS", 600)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- External APIs --------------------------------------------------------------------------
@@ -260,12 +270,16 @@ XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID", "unlinker-demo")
 XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET", "sandbox-secret")
 XERO_SCOPES = os.environ.get(
     "XERO_SCOPES",
-    "openid profile email offline_access accounting.invoices accounting.payments",
+    "offline_access accounting.invoices accounting.payments",
 )
 XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60)
 XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5)
 XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000)
 HTTP_TIMEOUT_SECONDS = float(os.environ.get("HTTP_TIMEOUT_SECONDS", "30"))
+# How long a call waits for its tenant's throttle before giving up (RateLimited).
+API_THROTTLE_MAX_WAIT_SECONDS = float(os.environ.get("API_THROTTLE_MAX_WAIT_SECONDS", "120"))
+# Benchmarks against the sandbox compress time: 60 makes the clients' "minute" last a second.
+API_TIME_SCALE = float(os.environ.get("API_TIME_SCALE", "1"))
 
 LOGGING = {
     "version": 1,

@@ -34,3 +34,15 @@ PAYMENT_REVERSED = "Reversed"
 PAYMENT_DELETED = "Deleted"
 
 PAGE_SIZE_MAX = 200  # documented: larger requests are capped at 200
+
+# ASSUMPTION: field and relation names of the undocumented records above.
+XERO_INVOICE_ID_FIELD = "xeroInvoiceId"
+XERO_INVOICE_NUMBER_FIELD = "xeroInvoiceNumber"
+XERO_PAYMENT_ID_FIELD = "xeroPaymentId"
+PAYMENT_STATUS_FIELD = "status"
+PAYMENT_DATE_FIELD = "paymentDate"
+PAYMENT_AMOUNT_FIELD = "amount"
+PAYMENT_REFERENCE_FIELD = "reference"
+PAYMENT_REASON_FIELD = "reason"  # set when a payment is reversed or deleted
+BILL_RELATION = "bill"  # links.bill of link records and bill payments; also an include path
+BILL_PAYMENT_RELATION = "billpayment"  # links.billpayment of payment links; also an include path

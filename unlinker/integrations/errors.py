@@ -31,8 +31,16 @@ class RateLimited(ApiError):
         return self.problem == "day"
 
 
+class Throttled(RateLimited):
+    """Our own throttle found no call slot within its maximum wait: no request was sent."""
+
+
 class NotFound(ApiError):
     pass
+
+
+class Forbidden(ApiError):
+    """HTTP 403: the connection lacks a scope or no longer reaches the organisation."""
 
 
 class ValidationFailed(ApiError):

@@ -1,0 +1,90 @@
+"""State changes of connections: what the OAuth callbacks, pairing and disconnect do."""
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import Connection, OAuthCredential, Provider
+
+
+class CannotConnect(Exception):
+    """A connection change that cannot be made, with a message for the admin."""
+
+
+def store_token(connection: Connection, provider: str, token: dict) -> OAuthCredential:
+    expires_in = int(token.get("expires_in") or 0)
+    credential, _ = OAuthCredential.objects.update_or_create(
+        connection=connection,
+        provider=provider,
+        defaults={
+            "access_token": token["access_token"],
+            "refresh_token": token.get("refresh_token", ""),
+            "token_type": token.get("token_type", "Bearer"),
+            "scope": token.get("scope", "") or "",
+            "expires_at": timezone.now() + timedelta(seconds=expires_in) if expires_in else None,
+            "last_refreshed_at": timezone.now(),
+            "last_error": "",
+            "last_error_at": None,
+        },
+    )
+    return credential
+
+
+@transaction.atomic
+def connect_actionstep(*, user, token: dict) -> Connection:
+    """After Actionstep's callback: a new connection for the org, or fresh tokens for the live
+    connection that already has it (re-authorising keeps its history)."""
+    org_key = token.get("orgkey") or ""
+    api_endpoint = (token.get("api_endpoint") or "").rstrip("/")
+    if not org_key or not api_endpoint:
+        raise CannotConnect("Actionstep's answer had no org key or API endpoint.")
+    connection = (
+        Connection.objects.select_for_update()
+        .filter(actionstep_org_key=org_key, disconnected_at__isnull=True)
+        .first()
+    )
+    if connection is None:
+        connection = Connection.objects.create(
+            name=org_key, actionstep_org_key=org_key, created_by=user
+        )
+    connection.actionstep_api_endpoint = api_endpoint
+    connection.save(update_fields=["actionstep_api_endpoint"])
+    connection.members.add(user)
+    store_token(connection, Provider.ACTIONSTEP, token)
+    return connection
+
+
+def connect_xero(*, connection: Connection, token: dict) -> None:
+    store_token(connection, Provider.XERO, token)
+
+
+def pair_xero_tenant(*, connection: Connection, tenant_id: str, tenant_name: str) -> None:
+    connection.xero_tenant_id = tenant_id
+    connection.xero_tenant_name = tenant_name
+    if connection.name == connection.actionstep_org_key and tenant_name:
+        connection.name = f"{connection.actionstep_org_key} ↔ {tenant_name}"
+    try:
+        with transaction.atomic():
+            connection.save(update_fields=["xero_tenant_id", "xero_tenant_name", "name"])
+    except IntegrityError:
+        raise CannotConnect(
+            f"The Xero organisation {tenant_name} is already paired with another Actionstep org. "
+            "Disconnect that pair first: one Actionstep org pairs with one Xero organisation."
+        ) from None
+
+
+@transaction.atomic
+def disconnect(*, connection: Connection) -> None:
+    """Forget the tokens and hide the connection; its batches and history stay for the record."""
+    OAuthCredential.objects.filter(connection=connection).delete()
+    connection.disconnected_at = timezone.now()
+    connection.save(update_fields=["disconnected_at"])
+
+
+def xero_tenants(connection: Connection) -> list:
+    """The Xero organisations the connection's new Xero token reaches."""
+    from unlinker.integrations.factory import xero_tokens_for
+    from unlinker.integrations.xero import connections
+
+    return connections(xero_tokens_for(connection))

@@ -1,0 +1,44 @@
+"""The clients of a connection, with its stored tokens and its tenants' shared throttles."""
+
+from unlinker.connections.models import Connection, OAuthCredential, Provider
+
+from .actionstep import ActionstepClient
+from .errors import AuthExpired
+from .throttle import throttle_for
+from .tokens import CredentialTokenSource
+from .xero import XeroClient
+
+
+def _tokens(connection: Connection, provider: str) -> CredentialTokenSource:
+    credential_id = (
+        OAuthCredential.objects.filter(connection=connection, provider=provider)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if credential_id is None:
+        raise AuthExpired(f"{connection} is not connected to {provider}", api=provider)
+    return CredentialTokenSource(credential_id)
+
+
+def xero_tokens_for(connection: Connection) -> CredentialTokenSource:
+    return _tokens(connection, Provider.XERO)
+
+
+def actionstep_client_for(connection: Connection) -> ActionstepClient:
+    if not connection.actionstep_api_endpoint:
+        raise AuthExpired(f"{connection} has no Actionstep API endpoint", api=Provider.ACTIONSTEP)
+    return ActionstepClient(
+        connection.actionstep_api_endpoint,
+        _tokens(connection, Provider.ACTIONSTEP),
+        throttle=throttle_for(Provider.ACTIONSTEP, connection.actionstep_org_key),
+    )
+
+
+def xero_client_for(connection: Connection) -> XeroClient:
+    if not connection.xero_tenant_id:
+        raise AuthExpired(f"{connection} is not paired with a Xero tenant", api=Provider.XERO)
+    return XeroClient(
+        connection.xero_tenant_id,
+        xero_tokens_for(connection),
+        throttle=throttle_for(Provider.XERO, connection.xero_tenant_id),
+    )

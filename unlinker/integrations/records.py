@@ -1,0 +1,327 @@
+"""What the API clients return: frozen records parsed from Actionstep's and Xero's JSON.
+
+Money is Decimal throughout (the clients decode JSON with parse_float=Decimal); timestamps are
+aware datetimes, calendar dates are dates.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from django.utils import timezone as django_timezone
+
+from . import actionstep_resources as res
+
+ZERO = Decimal("0.00")
+
+
+def money(value: Any) -> Decimal:
+    """A Decimal from a JSON number (already Decimal or int) or a numeric string (Xero writes
+    some amounts as strings); a missing amount counts as zero."""
+    if value is None or value == "":
+        return ZERO
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def timestamp(value: str | None) -> datetime | None:
+    """An Actionstep timestamp such as 2025-03-01T14:23:48+11:00. One without an offset is read
+    in the project's time zone, which is the firm's."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else django_timezone.make_aware(parsed)
+
+
+def calendar_date(value: str | None) -> date | None:
+    """An Actionstep date (2025-03-01); a timestamp in its place keeps its own calendar day."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value).date() if len(value) > 10 else date.fromisoformat(value)
+
+
+_XERO_DATE = re.compile(r"/Date\((-?\d+)(?:([+-])(\d{2})(\d{2}))?\)/")
+
+
+def xero_datetime(value: str | None) -> datetime | None:
+    """Xero's /Date(1541176290160+0000)/: milliseconds since the epoch (UTC), then the offset
+    of the zone the value belongs to, which is not always +0000."""
+    if not value:
+        return None
+    match = _XERO_DATE.fullmatch(value)
+    if not match:
+        # Some Xero fields (and the *String twins) are ISO 8601 without an offset, in UTC.
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    millis, sign, hours, minutes = match.groups()
+    offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
+    zone = timezone(-offset if sign == "-" else offset)
+    return datetime.fromtimestamp(int(millis) / 1000, tz=zone)
+
+
+def xero_date(value: str | None) -> date | None:
+    moment = xero_datetime(value)
+    return moment.date() if moment else None
+
+
+def _id(value: Any) -> int | None:
+    """A relation id from `links`: a number, a numeric string, or a list (a bill's `action`)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return int(value) if value not in (None, "") else None
+
+
+def _links(data: Mapping) -> Mapping:
+    return data.get("links") or {}
+
+
+# --- Actionstep -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bill:
+    id: int
+    status: str
+    number: str
+    reference: str
+    currency: str
+    invoice_date: date | None
+    due_date: date | None
+    total: Decimal
+    total_paid: Decimal
+    total_due: Decimal
+    matter_id: int | None
+    contact_id: int | None
+    modified_at: datetime | None
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Bill":
+        links = _links(data)
+        return cls(
+            id=int(data["id"]),
+            status=data.get("status") or "",
+            number=data.get("ourReference") or "",
+            reference=data.get("theirReference") or "",
+            currency=data.get("currency") or "",
+            invoice_date=calendar_date(data.get("invoiceDate")),
+            due_date=calendar_date(data.get("dueDate")),
+            total=money(data.get("totalInclusive")),
+            total_paid=money(data.get("totalPaid")),
+            total_due=money(data.get("totalDue")),
+            matter_id=_id(links.get("action")),
+            contact_id=_id(links.get("theirParticipant")),
+            modified_at=timestamp(data.get("modifiedTimestamp")),
+            deleted_at=timestamp(data.get("deletedTimestamp")),
+        )
+
+
+@dataclass(frozen=True)
+class BillPayment:
+    id: int
+    bill_id: int | None
+    status: str
+    payment_date: date | None
+    amount: Decimal
+    reference: str
+    modified_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "BillPayment":
+        return cls(
+            id=int(data["id"]),
+            bill_id=_id(_links(data).get(res.BILL_RELATION)),
+            status=data.get(res.PAYMENT_STATUS_FIELD) or "",
+            payment_date=calendar_date(data.get(res.PAYMENT_DATE_FIELD)),
+            amount=money(data.get(res.PAYMENT_AMOUNT_FIELD)),
+            reference=data.get(res.PAYMENT_REFERENCE_FIELD) or "",
+            modified_at=timestamp(data.get("modifiedTimestamp")),
+        )
+
+
+@dataclass(frozen=True)
+class InvoiceLink:
+    id: int
+    bill_id: int | None
+    link_status: str
+    xero_invoice_id: str
+    xero_invoice_number: str
+    modified_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "InvoiceLink":
+        return cls(
+            id=int(data["id"]),
+            bill_id=_id(_links(data).get(res.BILL_RELATION)),
+            link_status=data.get(res.LINK_STATUS_FIELD) or "",
+            xero_invoice_id=data.get(res.XERO_INVOICE_ID_FIELD) or "",
+            xero_invoice_number=data.get(res.XERO_INVOICE_NUMBER_FIELD) or "",
+            modified_at=timestamp(data.get("modifiedTimestamp")),
+        )
+
+
+@dataclass(frozen=True)
+class PaymentLink:
+    id: int
+    bill_payment_id: int | None
+    bill_id: int | None
+    link_status: str
+    xero_payment_id: str
+    modified_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "PaymentLink":
+        links = _links(data)
+        return cls(
+            id=int(data["id"]),
+            bill_payment_id=_id(links.get(res.BILL_PAYMENT_RELATION)),
+            bill_id=_id(links.get(res.BILL_RELATION)),
+            link_status=data.get(res.LINK_STATUS_FIELD) or "",
+            xero_payment_id=data.get(res.XERO_PAYMENT_ID_FIELD) or "",
+            modified_at=timestamp(data.get("modifiedTimestamp")),
+        )
+
+
+@dataclass(frozen=True)
+class Matter:
+    id: int
+    name: str
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Matter":
+        return cls(id=int(data["id"]), name=data.get("name") or "")
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    name: str
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Contact":
+        return cls(id=int(data["id"]), name=data.get("displayName") or "")
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Page(Generic[R]):
+    """One page of an Actionstep listing with its side-loaded records, keyed by id, so that a
+    sync can upsert it without further requests. `page` counts the pages fetched so far and
+    `page_count` estimates the total (records modified during the listing can add one)."""
+
+    records: tuple[R, ...]
+    page: int
+    page_count: int
+    record_count: int
+    bills: dict[int, Bill] = field(default_factory=dict)
+    payments: dict[int, BillPayment] = field(default_factory=dict)
+    matters: dict[int, Matter] = field(default_factory=dict)
+    contacts: dict[int, Contact] = field(default_factory=dict)
+
+
+# --- Xero -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class XeroInvoice:
+    invoice_id: str
+    number: str
+    reference: str
+    contact_id: str
+    contact_name: str
+    date: date | None
+    due_date: date | None
+    status: str
+    total: Decimal
+    amount_due: Decimal
+    amount_paid: Decimal
+    amount_credited: Decimal
+    currency: str
+    payment_ids: tuple[str, ...]
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroInvoice":
+        contact = data.get("Contact") or {}
+        return cls(
+            invoice_id=data["InvoiceID"],
+            number=data.get("InvoiceNumber") or "",
+            reference=data.get("Reference") or "",
+            contact_id=contact.get("ContactID") or "",
+            contact_name=contact.get("Name") or "",
+            date=xero_date(data.get("Date")),
+            due_date=xero_date(data.get("DueDate")),
+            status=data.get("Status") or "",
+            total=money(data.get("Total")),
+            amount_due=money(data.get("AmountDue")),
+            amount_paid=money(data.get("AmountPaid")),
+            amount_credited=money(data.get("AmountCredited")),
+            currency=data.get("CurrencyCode") or "",
+            payment_ids=tuple(p["PaymentID"] for p in data.get("Payments") or ()),
+            updated_at=xero_datetime(data.get("UpdatedDateUTC")),
+        )
+
+
+@dataclass(frozen=True)
+class XeroPayment:
+    payment_id: str
+    invoice_id: str
+    amount: Decimal
+    date: date | None
+    status: str
+    batch_payment_id: str
+    reference: str
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroPayment":
+        batch = data.get("BatchPayment") or {}
+        return cls(
+            payment_id=data["PaymentID"],
+            invoice_id=(data.get("Invoice") or {}).get("InvoiceID") or "",
+            amount=money(data.get("Amount")),
+            date=xero_date(data.get("Date")),
+            status=data.get("Status") or "",
+            batch_payment_id=data.get("BatchPaymentID") or batch.get("BatchPaymentID") or "",
+            reference=data.get("Reference") or "",
+            updated_at=xero_datetime(data.get("UpdatedDateUTC")),
+        )
+
+
+@dataclass(frozen=True)
+class XeroTenant:
+    tenant_id: str
+    name: str
+    type: str
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroTenant":
+        return cls(
+            tenant_id=data["tenantId"],
+            name=data.get("tenantName") or "",
+            type=data.get("tenantType") or "",
+        )
+
+
+@dataclass(frozen=True)
+class InvoiceStatusResult:
+    """The outcome of one element of a bulk status change: Xero answers 200 for the request
+    and reports each element's failure on the element itself."""
+
+    invoice_id: str
+    ok: bool
+    status: str
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class XeroLimits:
+    """The allowance left after the latest Xero response (None when a header was absent)."""
+
+    minute_remaining: int | None
+    day_remaining: int | None
+    app_minute_remaining: int | None
