@@ -1,0 +1,167 @@
+"""The mirror follows Actionstep: a full sync, an incremental one, changes and disappearances,
+against the sandbox over real HTTP."""
+
+import pytest
+from django.urls import reverse
+
+from unlinker.integrations import actionstep_resources as res
+from unlinker.integrations.factory import actionstep_client_for
+from unlinker.mirror import services
+from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
+
+pytestmark = pytest.mark.django_db
+
+
+def sync(connection, full=False) -> SyncRun:
+    run = SyncRun.objects.create(
+        connection=connection,
+        full=full,
+        cursors={} if full else services.previous_cursors(connection.pk),
+    )
+    return services.run_sync(run, actionstep_client_for(connection))
+
+
+def upstream_links(upstream, resource):
+    return upstream.actionstep(resource, pageSize=200)[resource]
+
+
+@pytest.fixture
+def firm(upstream):
+    return upstream.build(
+        [
+            {
+                "total": "1100.00",
+                "matter": "Smith v Jones",
+                "contact": "Alice Smith",
+                "payments": [{"amount": "500.00"}, {"amount": "100.00"}],
+            },
+            {"total": "220.00", "contact": "Bob <b>Brown</b>"},
+            {"total": "330.00", "link": "Unlinked"},
+        ]
+    )
+
+
+def test_full_sync_mirrors_every_link(upstream, connect, firm):
+    connection = connect(firm["firm"])
+    run = sync(connection, full=True)
+    assert run.state == SyncRun.State.DONE and run.error == ""
+
+    bills = firm["bills"]
+    invoices = {i.actionstep_id: i for i in LinkedInvoice.objects.filter(connection=connection)}
+    assert set(invoices) == {b["id"] for b in bills}
+    first = invoices[bills[0]["id"]]
+    assert first.link_status == LinkStatus.LINKED
+    assert first.matter_name == "Smith v Jones" and first.contact_name == "Alice Smith"
+    assert str(first.total) == "1100.00"
+    assert first.xero_invoice_id == bills[0]["xero_invoice_id"].lower()
+    assert first.linked_payment_count == 2
+    assert invoices[bills[2]["id"]].link_status == LinkStatus.UNLINKED
+
+    payments = LinkedPayment.objects.filter(connection=connection)
+    assert payments.count() == 2
+    assert {p.invoice_id for p in payments} == {first.pk}
+    assert {str(p.amount) for p in payments} == {"500.00", "100.00"}
+    assert all(p.invoice_number == first.invoice_number for p in payments)
+    assert run.records_upserted == 5
+
+
+def test_incremental_sync_with_no_change_makes_at_most_two_requests_per_resource(
+    upstream, connect, firm
+):
+    connection = connect(firm["firm"])
+    sync(connection, full=True)
+    since = upstream.last_request_id()
+    run = sync(connection)
+    assert not run.full and run.state == SyncRun.State.DONE
+    calls = upstream.requests(since=since, api="actionstep")
+    for resource in (res.XERO_INVOICE_LINKS, res.XERO_PAYMENT_LINKS, res.BILLS, res.BILL_PAYMENTS):
+        made = [c for c in calls if f"/rest/{resource}" in c["path"]]
+        assert 1 <= len(made) <= 2, (resource, made)
+    assert run.requests_made == len(calls)
+
+
+def test_incremental_sync_picks_up_upstream_changes(upstream, connect, firm):
+    connection = connect(firm["firm"])
+    sync(connection, full=True)
+    client = actionstep_client_for(connection)
+    bill = firm["bills"][0]
+    client.unlink_payment(bill["payments"][0]["link_id"])
+    client.reverse_payment(bill["payments"][0]["id"], "entered twice")
+
+    sync(connection)
+
+    invoice = LinkedInvoice.objects.get(connection=connection, actionstep_id=bill["id"])
+    assert invoice.linked_payment_count == 1
+    changed = LinkedPayment.objects.get(actionstep_id=bill["payments"][0]["id"])
+    assert changed.link_status == LinkStatus.UNLINKED
+    assert changed.actionstep_status == res.PAYMENT_REVERSED
+    assert str(invoice.total_paid) == "100.00"  # the reversed payment no longer counts
+
+
+def test_records_gone_upstream_are_marked_not_deleted(upstream, connect, firm):
+    connection = connect(firm["firm"])
+    ghost = LinkedInvoice.objects.create(
+        connection=connection,
+        actionstep_id=999999,
+        link_id=999999,
+        link_status=LinkStatus.LINKED,
+        invoice_number="GHOST-1",
+        synced_at="2020-01-01T00:00Z",
+    )
+    run = sync(connection, full=True)
+    ghost.refresh_from_db()
+    assert ghost.vanished_at is not None
+    assert run.records_vanished == 1
+    assert (
+        LinkedInvoice.objects.filter(connection=connection, vanished_at__isnull=True).count() == 3
+    )
+
+
+def test_sync_keeps_connections_apart(upstream, connect, firm):
+    other = upstream.build([{"total": "10.00"}], name="Other Firm")
+    mine, theirs = connect(firm["firm"]), connect(other["firm"])
+    sync(mine, full=True)
+    sync(theirs, full=True)
+    assert LinkedInvoice.objects.filter(connection=mine).count() == 3
+    assert LinkedInvoice.objects.filter(connection=theirs).count() == 1
+
+
+def test_xero_status_refresh_reads_ids_in_batches(upstream, connect, firm):
+    connection = connect(firm["firm"])
+    sync(connection, full=True)
+    since = upstream.last_request_id()
+    from unlinker.integrations.factory import xero_client_for
+
+    reads = services.refresh_xero_status(connection.pk, xero_client_for(connection))
+    assert reads == 1
+    calls = upstream.requests(since=since, api="xero")
+    assert len(calls) == 1 and "IDs=" in calls[0]["query"]
+    invoice = LinkedInvoice.objects.get(actionstep_id=firm["bills"][0]["id"])
+    assert invoice.xero_status in ("AUTHORISED", "PAID")
+    assert invoice.xero_checked_at is not None
+    assert all(p.xero_status == "AUTHORISED" for p in LinkedPayment.objects.all())
+
+
+def test_refresh_button_queues_one_sync_and_shows_progress(client_for, connect, upstream, firm):
+    connection = connect(firm["firm"])
+    client = client_for("viewer")
+    connection.members.add(client.user)
+    url = reverse("sync:start", args=[connection.pk])
+    first = client.post(url, headers={"HX-Request": "true"})
+    second = client.post(url, headers={"HX-Request": "true"})
+    assert first.status_code == second.status_code == 200
+    assert SyncRun.objects.filter(connection=connection).count() == 1
+    assert b"syncing" in first.content and b"every 1s" in first.content
+    panel = client.get(reverse("sync:panel", args=[connection.pk]), headers={"HX-Request": "true"})
+    assert panel.status_code == 200  # still queued: keeps polling
+
+    SyncRun.objects.update(state=SyncRun.State.DONE)
+    panel = client.get(reverse("sync:panel", args=[connection.pk]), headers={"HX-Request": "true"})
+    assert panel.status_code == 286  # finished: polling stops
+    assert b"Refresh from Actionstep" in panel.content
+
+
+def test_refresh_of_another_connection_is_404(client_for, connect, upstream, firm):
+    connection = connect(firm["firm"])
+    client = client_for("viewer")
+    assert client.post(reverse("sync:start", args=[connection.pk])).status_code == 404
