@@ -29,6 +29,13 @@ def firm(db):
     return Connection.objects.create(name="Smith & Co")
 
 
+@pytest.fixture
+def invoice_pk(firm):
+    from tests.mirror import factories
+
+    return str(factories.invoice(firm).pk)
+
+
 def unlink_url(connection) -> str:
     return reverse("mirror:unlink", args=[connection.pk])
 
@@ -74,10 +81,10 @@ def test_admin_reaches_every_nav_page(client_for):
     "role, expected",
     [(None, 403), ("viewer", 403), ("operator", 200), ("admin", 200)],
 )
-def test_queueing_an_unlink_needs_the_operator_role(client_for, firm, role, expected):
+def test_queueing_an_unlink_needs_the_operator_role(client_for, firm, invoice_pk, role, expected):
     client = client_for(role)
     firm.members.add(client.user)
-    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": ["1", "2"]})
+    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": [invoice_pk]})
     assert response.status_code == expected
 
 
@@ -100,18 +107,20 @@ def test_unlink_needs_post(client_for, firm):
 
 
 @pytest.mark.django_db
-def test_csrf_is_enforced_on_posts(make_user, firm):
+def test_csrf_is_enforced_on_posts(make_user, firm, invoice_pk):
     user = make_user("op", "operator")
     firm.members.add(user)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": ["1"]})
+    response = client.post(unlink_url(firm), {"kind": "invoices", "pk": [invoice_pk]})
     assert response.status_code == 403
     # with the token from the page (as htmx sends it in X-CSRFToken) the same post goes through
     page = client.get(reverse("mirror:invoice_list", args=[firm.pk]))
     token = page.context["csrf_token"]
     response = client.post(
-        unlink_url(firm), {"kind": "invoices", "pk": ["1"]}, headers={"X-CSRFToken": str(token)}
+        unlink_url(firm),
+        {"kind": "invoices", "pk": [invoice_pk]},
+        headers={"X-CSRFToken": str(token)},
     )
     assert response.status_code == 200
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment
 from unlinker.mirror.selection import Selection
+from unlinker.unlinking.models import UnlinkBatch
 
 from . import factories
 
@@ -144,8 +145,10 @@ def test_unlink_survives_hostile_posts(scene, firm):
         response = client.post(
             reverse("mirror:unlink", args=[firm.pk]) + "?" + _encode(query), post
         )
-        assert response.status_code == 200, (query, post)
+        # a plan to confirm, or a 400 saying why there is none: never a 500, never a change
+        assert response.status_code in (200, 400), (query, post)
         assert "OTHER-FIRM-SECRET" not in response.content.decode()
+        assert not UnlinkBatch.objects.exists()
 
     check()
 

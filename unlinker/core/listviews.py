@@ -65,18 +65,14 @@ class SpreadsheetSafeExport(TableExport):
         values = table.as_values(exclude_columns=exclude_columns)
         dataset = Dataset(headers=next(values), **(dataset_kwargs or {}))
         for row in values:
-            dataset.append([_defused(cell) for cell in row])
+            dataset.append([spreadsheet_safe(cell) for cell in row])
         return dataset
 
 
-def _defused(cell):
+def spreadsheet_safe(cell):
     if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + cell
     return cell
-
-
-# The first name of SpreadsheetSafeExport, still imported by unlinking.views: remove together.
-_SpreadsheetSafeExport = SpreadsheetSafeExport
 
 
 class ObjectListView(PermissionRequiredMixin, View):

@@ -7,12 +7,12 @@ from django.views.decorators.http import require_POST
 from unlinker.accounts.roles import BROWSE, MANAGE_CONNECTIONS, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for, connections_for
 from unlinker.core.listviews import BulkAction, ObjectListView
+from unlinker.unlinking.views import plan_view
 
 from .selection import KINDS, Selection
 from .tables import LinkedInvoiceTable, LinkedPaymentTable
 
 UNLINK = BulkAction("Unlink from Xero", "mirror:unlink", QUEUE_UNLINK, style="danger")
-PREVIEW_ROWS = 20
 
 
 class LinkedRecordList(ObjectListView):
@@ -91,25 +91,6 @@ def unlink(request, connection_id):
 
 
 def hand_off_to_plan(request, connection, selection: Selection):
-    """Where a selection becomes an unlink plan. The unlink engine replaces this function (it
-    stores `selection.to_dict()` on its batch and shows the plan); until then the page only
-    shows what was selected, and nothing is changed."""
-    list_view = LISTS[selection.kind]
-    rows = selection.queryset()
-    first_rows = list(rows[:PREVIEW_ROWS])
-    count = rows.count()
-    meta = rows.model._meta
-    list_url = reverse(list_view.url_name, kwargs={"connection_id": connection.pk})
-    query = request.GET.urlencode()
-    context = {
-        "title": "Unlink from Xero",
-        "list_title": list_view.title,
-        "connection": connection,
-        "selection": selection,
-        "count": count,
-        "shown": len(first_rows),
-        "noun": meta.verbose_name if count == 1 else meta.verbose_name_plural,
-        "table": list_view.table_class(first_rows, exclude=("pk",), orderable=False),
-        "back_url": f"{list_url}?{query}" if query else list_url,
-    }
-    return render(request, "mirror/unlink_selection.html", context)
+    """Where a selection becomes an unlink plan: the plan page shows it, nothing is changed
+    until it is confirmed there."""
+    return plan_view(request, connection, selection)

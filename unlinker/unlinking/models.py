@@ -85,6 +85,10 @@ class UnlinkStep(models.Model):
         max_length=10, choices=StepState.choices, default=StepState.PENDING, db_index=True
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The task that holds the step while running: its own redelivery (same id, after a worker
+    # died) may take over at once; any other task only once the claim has gone stale.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,591 @@
+"""The plan of an unlink: which steps, in which order, for a selection of linked records.
+
+`plan_unlink` is pure: the caller loads the rows (`selectors.plan_rows`) and nothing here queries
+or writes. The same plan is shown on the confirm page, printed by `manage.py unlink --dry-run`
+and stored by `services.create_batch`, and the rules of the seed live here once:
+
+- a payment applied to an invoice is unlinked before that invoice, so selecting an invoice adds
+  the unlinking of its still-linked payments (marked as added, never hidden);
+- payments are deleted or reversed in Actionstep only once unlinked, and the invoice is reverted
+  or deleted only once it is unlinked and its payments are removed;
+- in Xero, payments are deleted once unlinked, and the invoice is voided (or deleted, when DRAFT
+  or SUBMITTED) only once it is unlinked and all its payments are deleted there: Xero refuses to
+  void an invoice that still has a payment, and a batch payment's part goes to a person.
+
+Steps of different invoices never depend on each other, so one failure blocks one invoice only.
+A step that cannot or need not run is planned as skipped with its reason. Nothing depends on such
+a step: one whose work is already done upstream satisfies its dependents, and one that is blocked
+skips its dependents at planning time. So a dependency always points at a step that will run.
+"""
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+
+from django.db import models
+
+from unlinker.integrations import actionstep_resources as actionstep
+from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
+
+from .models import StepKind
+
+
+# The labels are the consequences, shown beside each choice on the plan page.
+class PaymentRemoval(models.TextChoices):
+    NONE = "none", "Leave them applied: the invoice cannot be reverted or deleted while they are"
+    DELETE = "delete", "Delete them: each payment is removed completely"
+    REVERSE = "reverse", "Reverse them: each payment comes off the invoice, a record of it is kept"
+
+
+class InvoiceAfter(models.TextChoices):
+    NONE = "none", "Leave it approved: it is only unlinked, to edit or delete by hand"
+    REVERT = "revert", "Revert it to draft, to edit it (approving it again re-creates it in Xero)"
+    DELETE = "delete", "Delete it in Actionstep"
+
+
+class InvalidOptions(ValueError):
+    """Options that do not describe a plan (unknown keys or values)."""
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What to do besides unlinking. Stored with the batch as `to_dict()`."""
+
+    remove_payments: PaymentRemoval = PaymentRemoval.NONE
+    after: InvoiceAfter = InvoiceAfter.NONE
+    xero_cleanup: bool = False
+
+    def __post_init__(self):
+        # Coerce plain strings (from a form, JSON or the command line) and refuse anything else.
+        for name, choices in (("remove_payments", PaymentRemoval), ("after", InvoiceAfter)):
+            value = getattr(self, name)
+            if value not in choices.values:
+                raise InvalidOptions(f"{name} must be one of {', '.join(choices.values)}")
+            object.__setattr__(self, name, choices(value))
+        if not isinstance(self.xero_cleanup, bool):
+            raise InvalidOptions("xero_cleanup must be true or false")
+
+    def to_dict(self) -> dict:
+        return {
+            "remove_payments": str(self.remove_payments),
+            "after": str(self.after),
+            "xero_cleanup": self.xero_cleanup,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PlanOptions":
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise InvalidOptions(f"unknown options: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+# Why a step is skipped. Shown to the user as is.
+ALREADY_UNLINKED = "already unlinked"
+GONE_UPSTREAM = "no longer in Actionstep: refresh the linked lists"
+NOT_APPLIED = "not applied to the invoice any more ({status} in Actionstep)"
+ALREADY_DRAFT = "already a draft in Actionstep"
+ALREADY_DELETED = "already deleted in Actionstep"
+STILL_APPLIED = (
+    "payments are still applied to it: choose to delete or reverse them to revert or delete it"
+)
+UNKNOWN_LINKED_PAYMENTS = (
+    "Actionstep counts {count} linked payment(s) on it but the linked lists show {known}: "
+    "refresh them and plan again"
+)
+STALE_LINKED_PAYMENT = (
+    "{payment} was linked when last seen but is no longer in Actionstep: refresh the linked "
+    "lists and plan again"
+)
+INVOICE_STAYS_LINKED = "the invoice stays linked ({reason})"
+XERO_GONE = "already {status} in Xero"
+XERO_NOT_FOUND = "not found in Xero"
+NO_XERO_ID = "its Xero id is not known"
+BATCH_PAYMENT = "part of a Xero batch payment: remove it in Xero by hand"
+PAYMENT_LEFT_IN_XERO = "{payment} stays in Xero ({reason}); void the invoice once it is removed"
+CLEANUP_NOT_CHOSEN = "Xero clean-up not chosen"
+
+XERO_GONE_STATUSES = {XeroStatus.VOIDED, XeroStatus.DELETED, XeroStatus.MISSING}
+# Xero deletes a DRAFT or SUBMITTED invoice and voids an approved one. An invoice not checked in
+# Xero yet came from an approved Actionstep invoice: AUTHORISED (or PAID), so it is voided.
+XERO_DELETED_INVOICE_STATUSES = {XeroStatus.DRAFT, XeroStatus.SUBMITTED, XeroStatus.DELETED}
+PAYMENT_NOT_APPLIED_STATUSES = {actionstep.PAYMENT_REVERSED, actionstep.PAYMENT_DELETED}
+
+Record = LinkedInvoice | LinkedPayment
+
+
+@dataclass
+class PlannedStep:
+    position: int
+    kind: StepKind
+    invoice: LinkedInvoice | None
+    payment: LinkedPayment | None
+    target_label: str
+    depends_on: tuple[int, ...] = ()
+    added_automatically: bool = False
+    skip_reason: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        return bool(self.skip_reason)
+
+    @property
+    def target(self) -> Record:
+        return self.payment if self.payment is not None else self.invoice
+
+
+@dataclass
+class PlanGroup:
+    """The steps of one selected invoice (with its payments' steps), or of one payment selected
+    without its invoice."""
+
+    invoice: LinkedInvoice | None
+    payment: LinkedPayment | None = None
+    steps: list[PlannedStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class XeroLeftover:
+    """A Xero record the plan leaves in place, and why."""
+
+    record: Record
+    label: str
+    reason: str
+
+    @property
+    def amount(self) -> Decimal:
+        return _amount(self.record)
+
+
+@dataclass(frozen=True)
+class KindCount:
+    kind: StepKind
+    planned: int
+    skipped: int
+
+    @property
+    def label(self) -> str:
+        return self.kind.label
+
+
+XERO_KINDS = (
+    StepKind.XERO_DELETE_PAYMENT,
+    StepKind.XERO_VOID_INVOICE,
+    StepKind.XERO_DELETE_INVOICE,
+)
+
+
+@dataclass(frozen=True)
+class XeroChange:
+    kind: StepKind
+    steps: list[PlannedStep]
+    total: Decimal
+
+    @property
+    def label(self) -> str:
+        return self.kind.label
+
+
+@dataclass
+class Plan:
+    options: PlanOptions
+    steps: list[PlannedStep] = field(default_factory=list)
+    groups: list[PlanGroup] = field(default_factory=list)
+    stays_in_xero: list[XeroLeftover] = field(default_factory=list)
+    selected_invoices: int = 0
+    selected_payments: int = 0
+
+    @property
+    def runnable_count(self) -> int:
+        return sum(not step.skipped for step in self.steps)
+
+    @property
+    def skipped_count(self) -> int:
+        return len(self.steps) - self.runnable_count
+
+    def counts(self) -> list[KindCount]:
+        """Planned and skipped steps per kind, in the order the kinds run."""
+        planned = Counter(step.kind for step in self.steps if not step.skipped)
+        skipped = Counter(step.kind for step in self.steps if step.skipped)
+        return [
+            KindCount(kind, planned[kind], skipped[kind])
+            for kind in StepKind
+            if planned[kind] or skipped[kind]
+        ]
+
+    def xero_changes(self) -> list["XeroChange"]:
+        """What the plan deletes or voids in Xero, per kind of change, with totals."""
+        changes = []
+        for kind in XERO_KINDS:
+            steps = [step for step in self.steps if step.kind == kind and not step.skipped]
+            if steps:
+                total = sum((_amount(step.target) for step in steps), Decimal(0))
+                changes.append(XeroChange(kind, steps, total))
+        return changes
+
+    def summary(self) -> str:
+        selected = []
+        if self.selected_invoices:
+            selected.append(_plural(self.selected_invoices, "invoice"))
+        if self.selected_payments:
+            selected.append(_plural(self.selected_payments, "payment"))
+        parts = [", ".join(selected) or "nothing selected", _plural(self.runnable_count, "step")]
+        if self.options.remove_payments != PaymentRemoval.NONE:
+            parts.append(f"{self.options.remove_payments} payments")
+        if self.options.after != InvoiceAfter.NONE:
+            parts.append(f"{self.options.after} invoices")
+        if self.options.xero_cleanup:
+            parts.append("Xero clean-up")
+        return " · ".join(parts)
+
+    def digest(self) -> str:
+        """Fingerprint of what would be queued: the confirm form carries it, so that a plan that
+        changed since the user read it (a sync ran, another batch went first) is not queued."""
+        h = hashlib.sha256(repr(self.options.to_dict()).encode())
+        for step in self.steps:
+            target = step.target
+            h.update(
+                f"{step.kind}:{type(target).__name__}:{target.pk}:{step.skip_reason}\n".encode()
+            )
+        return h.hexdigest()[:32]
+
+
+def plan_unlink(
+    invoices: Iterable[LinkedInvoice],
+    payments: Iterable[LinkedPayment],
+    options: PlanOptions,
+    *,
+    invoice_payments: Iterable[LinkedPayment] = (),
+) -> Plan:
+    """The ordered steps for the selected `invoices` and `payments` of one connection.
+
+    `invoice_payments` are all the payments (linked or not) of the selected invoices: the plan
+    adds the steps their invoices need. Records are planned in the order given; a payment whose
+    invoice is selected too is planned with its invoice.
+    """
+    invoices = _unique(invoices)
+    payments = _unique(payments)
+    selected_invoice_ids = {invoice.pk for invoice in invoices}
+    payments_of: dict[int, list[LinkedPayment]] = defaultdict(list)
+    for payment in _unique([*invoice_payments, *payments]):
+        if payment.invoice_id in selected_invoice_ids:
+            payments_of[payment.invoice_id].append(payment)
+
+    builder = _Builder(
+        Plan(options=options, selected_invoices=len(invoices), selected_payments=len(payments)),
+        selected_payment_ids={payment.pk for payment in payments},
+    )
+    for invoice in invoices:
+        builder.invoice_group(invoice, payments_of[invoice.pk])
+    for payment in payments:
+        if payment.invoice_id not in selected_invoice_ids:
+            builder.payment_group(payment)
+    return builder.finish()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Where a step leaves the steps that must come after it: after `position` (it will run),
+    free to go (its work is already done upstream), or skipped because `blocked`."""
+
+    position: int | None = None
+    blocked: str = ""
+
+
+_DONE_ALREADY = _Outcome()
+
+
+class _Builder:
+    def __init__(self, plan: Plan, selected_payment_ids: set[int]):
+        self.plan = plan
+        self.options = plan.options
+        self.selected_payment_ids = selected_payment_ids
+        # records the plan covers, and those a runnable Xero step deletes or voids
+        self.covered: list[Record] = []
+        self.xero_removed: set[tuple[type, int]] = set()
+        self.xero_skip_reason: dict[tuple[type, int], str] = {}
+
+    def finish(self) -> Plan:
+        for record in self.covered:
+            key = (type(record), record.pk)
+            if not _live_in_xero(record) or key in self.xero_removed:
+                continue
+            reason = self.xero_skip_reason.get(key, CLEANUP_NOT_CHOSEN)
+            self.plan.stays_in_xero.append(XeroLeftover(record, _label(record), reason))
+        return self.plan
+
+    # --- groups ---------------------------------------------------------------------------
+
+    def invoice_group(self, invoice: LinkedInvoice, payments: Sequence[LinkedPayment]):
+        group = PlanGroup(invoice=invoice)
+        self.plan.groups.append(group)
+        self.covered += [invoice, *payments]
+
+        payment_unlinks = {p.pk: self.unlink_payment(group, p) for p in payments}
+        invoice_unlink = self.unlink_invoice(group, invoice, payments, payment_unlinks)
+
+        removals = []
+        if self.options.remove_payments != PaymentRemoval.NONE:
+            removals = [self.remove_payment(group, p, payment_unlinks[p.pk]) for p in payments]
+        if self.options.after != InvoiceAfter.NONE:
+            self.invoice_after(group, invoice, payments, invoice_unlink, removals)
+
+        if self.options.xero_cleanup:
+            xero_deletes = {
+                p.pk: self.xero_delete_payment(group, p, payment_unlinks[p.pk]) for p in payments
+            }
+            self.xero_remove_invoice(group, invoice, payments, invoice_unlink, xero_deletes)
+
+    def payment_group(self, payment: LinkedPayment):
+        group = PlanGroup(invoice=None, payment=payment)
+        self.plan.groups.append(group)
+        self.covered.append(payment)
+
+        unlink = self.unlink_payment(group, payment)
+        if self.options.remove_payments != PaymentRemoval.NONE:
+            self.remove_payment(group, payment, unlink)
+        if self.options.xero_cleanup:
+            self.xero_delete_payment(group, payment, unlink)
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def unlink_payment(self, group: PlanGroup, payment: LinkedPayment) -> _Outcome:
+        reason, outcome = _unlink_state(payment)
+        if reason and self.is_automatic(payment):
+            # An invoice's payments are added only when still linked (a vanished one that was
+            # linked holds its invoice back instead: see _linked_payments_reason).
+            return outcome
+        return self.add(group, StepKind.UNLINK_PAYMENT, payment, reason=reason, outcome=outcome)
+
+    def unlink_invoice(
+        self,
+        group: PlanGroup,
+        invoice: LinkedInvoice,
+        payments: Sequence[LinkedPayment],
+        payment_unlinks: dict[int, _Outcome],
+    ) -> _Outcome:
+        reason, outcome = _unlink_state(invoice)
+        if not reason:
+            reason = _linked_payments_reason(invoice, payments)
+            outcome = _Outcome(blocked=reason) if reason else outcome
+        return self.add(
+            group,
+            StepKind.UNLINK_INVOICE,
+            invoice,
+            reason=reason,
+            outcome=outcome,
+            after=payment_unlinks.values(),
+        )
+
+    def remove_payment(self, group: PlanGroup, payment: LinkedPayment, unlink: _Outcome):
+        kind = (
+            StepKind.DELETE_PAYMENT
+            if self.options.remove_payments == PaymentRemoval.DELETE
+            else StepKind.REVERSE_PAYMENT
+        )
+        # (A vanished payment, the one kind whose unlink is blocked, is not applied either.)
+        reason = _not_applied_reason(payment)
+        if reason and self.is_automatic(payment):
+            return _DONE_ALREADY
+        return self.add(group, kind, payment, reason=reason, after=[unlink])
+
+    def invoice_after(
+        self,
+        group: PlanGroup,
+        invoice: LinkedInvoice,
+        payments: Sequence[LinkedPayment],
+        unlink: _Outcome,
+        removals: list[_Outcome],
+    ):
+        revert = self.options.after == InvoiceAfter.REVERT
+        kind = StepKind.REVERT_INVOICE if revert else StepKind.DELETE_INVOICE
+        if invoice.vanished_at:
+            reason = GONE_UPSTREAM
+        elif invoice.actionstep_status == actionstep.BILL_DELETED:
+            reason = ALREADY_DELETED
+        elif revert and invoice.actionstep_status == actionstep.BILL_DRAFT:
+            reason = ALREADY_DRAFT
+        elif unlink.blocked:
+            reason = INVOICE_STAYS_LINKED.format(reason=unlink.blocked)
+        elif self.options.remove_payments == PaymentRemoval.NONE and any(
+            not _not_applied_reason(p) for p in payments
+        ):
+            reason = STILL_APPLIED
+        else:
+            reason = ""
+        self.add(group, kind, invoice, reason=reason, after=[unlink, *removals])
+
+    def xero_delete_payment(
+        self, group: PlanGroup, payment: LinkedPayment, unlink: _Outcome
+    ) -> _Outcome:
+        gone = _gone_from_xero_reason(payment)
+        if gone:
+            if self.is_automatic(payment):
+                return _DONE_ALREADY
+            return self.add(group, StepKind.XERO_DELETE_PAYMENT, payment, reason=gone)
+        if payment.vanished_at:
+            reason = GONE_UPSTREAM
+        elif not payment.xero_payment_id:
+            reason = NO_XERO_ID
+        elif payment.is_batch_payment:
+            reason = BATCH_PAYMENT
+        else:
+            reason = ""
+        # A payment left in Xero keeps its invoice from being voided, so even an added one is
+        # shown: someone has to remove it by hand.
+        left = PAYMENT_LEFT_IN_XERO.format(payment=_label(payment), reason=reason)
+        return self.add(
+            group,
+            StepKind.XERO_DELETE_PAYMENT,
+            payment,
+            reason=reason,
+            outcome=_Outcome(blocked=left),
+            after=[unlink],
+            xero_removes=True,
+        )
+
+    def xero_remove_invoice(
+        self,
+        group: PlanGroup,
+        invoice: LinkedInvoice,
+        payments: Sequence[LinkedPayment],
+        unlink: _Outcome,
+        xero_deletes: dict[int, _Outcome],
+    ):
+        deleted = invoice.xero_status in XERO_DELETED_INVOICE_STATUSES
+        kind = StepKind.XERO_DELETE_INVOICE if deleted else StepKind.XERO_VOID_INVOICE
+        reason = _gone_from_xero_reason(invoice)
+        if not reason:
+            if invoice.vanished_at:
+                reason = GONE_UPSTREAM
+            elif not invoice.xero_invoice_id:
+                reason = NO_XERO_ID
+            elif unlink.blocked:
+                reason = INVOICE_STAYS_LINKED.format(reason=unlink.blocked)
+            else:
+                reason = next((o.blocked for o in xero_deletes.values() if o.blocked), "")
+        self.add(
+            group,
+            kind,
+            invoice,
+            reason=reason,
+            after=[unlink, *xero_deletes.values()],
+            xero_removes=True,
+        )
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def is_automatic(self, record: Record) -> bool:
+        return isinstance(record, LinkedPayment) and record.pk not in self.selected_payment_ids
+
+    def add(
+        self,
+        group: PlanGroup,
+        kind: StepKind,
+        record: Record,
+        *,
+        reason: str = "",
+        outcome: _Outcome = _DONE_ALREADY,
+        after: Iterable[_Outcome] = (),
+        xero_removes: bool = False,
+    ) -> _Outcome:
+        """Append a step; `outcome` is what its dependents get if it is skipped."""
+        is_payment = isinstance(record, LinkedPayment)
+        step = PlannedStep(
+            position=len(self.plan.steps),
+            kind=kind,
+            invoice=None if is_payment else record,
+            payment=record if is_payment else None,
+            target_label=_label(record),
+            # a skipped step depends on nothing: its dependencies never block anything
+            depends_on=() if reason else tuple(o.position for o in after if o.position is not None),
+            added_automatically=self.is_automatic(record),
+            skip_reason=reason,
+        )
+        self.plan.steps.append(step)
+        group.steps.append(step)
+        if xero_removes:
+            key = (type(record), record.pk)
+            if reason:
+                self.xero_skip_reason[key] = reason
+            else:
+                self.xero_removed.add(key)
+        return outcome if reason else _Outcome(position=step.position)
+
+
+def _unlink_state(record: Record) -> tuple[str, _Outcome]:
+    """Why the record's unlink is skipped (empty: it runs), and where a skip leaves the steps that
+    must follow the unlink: free when already unlinked, blocked when the link may still be live."""
+    if record.vanished_at:
+        return GONE_UPSTREAM, _Outcome(blocked=GONE_UPSTREAM)
+    if record.link_status == LinkStatus.UNLINKED:
+        return ALREADY_UNLINKED, _DONE_ALREADY
+    return "", _DONE_ALREADY
+
+
+def _linked_payments_reason(invoice: LinkedInvoice, payments: Sequence[LinkedPayment]) -> str:
+    """Why the invoice must not be unlinked even after its payments' unlink steps (empty: it may
+    be). The mirror is then behind Actionstep: unlinking would be refused upstream, or worse,
+    succeed on an invoice whose payments were never unlinked."""
+    linked = [p for p in payments if p.link_status == LinkStatus.LINKED]
+    stale = next((p for p in linked if p.vanished_at), None)
+    if stale:
+        return STALE_LINKED_PAYMENT.format(payment=_label(stale))
+    if invoice.linked_payment_count > len(linked):
+        return UNKNOWN_LINKED_PAYMENTS.format(count=invoice.linked_payment_count, known=len(linked))
+    return ""
+
+
+def _not_applied_reason(payment: LinkedPayment) -> str:
+    """Why there is nothing to remove from the invoice (empty: the payment is applied)."""
+    if payment.vanished_at:
+        return GONE_UPSTREAM
+    if payment.actionstep_status in PAYMENT_NOT_APPLIED_STATUSES:
+        return NOT_APPLIED.format(status=payment.actionstep_status.lower())
+    return ""
+
+
+def _gone_from_xero_reason(record: Record) -> str:
+    if record.xero_status == XeroStatus.MISSING:
+        return XERO_NOT_FOUND
+    if record.xero_status in XERO_GONE_STATUSES:
+        return XERO_GONE.format(status=record.xero_status.lower())
+    return ""
+
+
+def _live_in_xero(record: Record) -> bool:
+    is_payment = isinstance(record, LinkedPayment)
+    xero_id = record.xero_payment_id if is_payment else record.xero_invoice_id
+    return bool(xero_id) and record.xero_status not in XERO_GONE_STATUSES
+
+
+def _label(record: Record) -> str:
+    if isinstance(record, LinkedPayment):
+        name = record.reference or f"#{record.actionstep_id}"
+        on = f" on {record.invoice_number}" if record.invoice_number else ""
+        return f"Payment {name} of {record.amount:,.2f}{on}"[:255]
+    number = record.invoice_number or f"bill #{record.actionstep_id}"
+    contact = f" · {record.contact_name}" if record.contact_name else ""
+    return f"Invoice {number}{contact} · {record.total:,.2f}"[:255]
+
+
+def _amount(record: Record) -> Decimal:
+    if isinstance(record, LinkedPayment):
+        return record.amount
+    return record.xero_total if record.xero_total is not None else record.total
+
+
+def _unique(records: Iterable[Record]) -> list:
+    seen = set()
+    unique = []
+    for record in records:
+        if record.pk not in seen:
+            seen.add(record.pk)
+            unique.append(record)
+    return unique
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

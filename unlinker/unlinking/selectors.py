@@ -1,0 +1,189 @@
+"""Reads for unlinking: the rows a plan is made from, the batches a user may see, and how far a
+batch has got."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from unlinker.connections.models import Connection
+from unlinker.connections.selectors import connections_for
+from unlinker.mirror.models import LinkedInvoice, LinkedPayment
+from unlinker.mirror.selection import Selection
+
+from .models import FINISHED_STATES, StepState, UnlinkBatch, UnlinkStep
+from .planning import Plan, PlanOptions, plan_unlink
+
+
+class InvalidSelection(ValueError):
+    """The selection does not describe records of its connection: nothing can be planned."""
+
+
+@dataclass(frozen=True)
+class PlanRows:
+    """What `plan_unlink` needs, loaded in at most three queries whatever the selection's size."""
+
+    invoices: list[LinkedInvoice]
+    payments: list[LinkedPayment]
+    invoice_payments: list[LinkedPayment]
+
+    def plan(self, options: PlanOptions) -> Plan:
+        return plan_unlink(
+            self.invoices, self.payments, options, invoice_payments=self.invoice_payments
+        )
+
+
+def rows_for_selection(selection: Selection) -> PlanRows:
+    """The rows of a list's selection. Ticked ids that are not (visible) rows of the selection's
+    connection make the whole selection invalid: acting on the rest would not be what the user
+    confirmed."""
+    rows = list(selection.queryset())
+    if selection.ids is not None and len(rows) != len(set(selection.ids)):
+        missing = len(set(selection.ids)) - len(rows)
+        raise InvalidSelection(
+            f"{missing} of the selected {selection.kind} are not in this connection's linked "
+            "list (any more). Go back to the list and select again."
+        )
+    if not rows:
+        raise InvalidSelection(f"No {selection.kind} are selected.")
+    if selection.kind == "invoices":
+        return _rows(invoices=rows, payments=[])
+    return _rows(invoices=[], payments=rows)
+
+
+def rows_for_actionstep_ids(
+    connection: Connection, *, invoice_ids: Sequence[int], payment_ids: Sequence[int]
+) -> PlanRows:
+    """The rows behind Actionstep bill and bill-payment ids (the command line's way of naming
+    them), in the order given. Vanished rows are included: the plan says why they are skipped."""
+    invoices = _in_given_order(
+        LinkedInvoice.objects.filter(connection=connection, actionstep_id__in=invoice_ids),
+        invoice_ids,
+    )
+    payments = _in_given_order(
+        LinkedPayment.objects.filter(connection=connection, actionstep_id__in=payment_ids),
+        payment_ids,
+    )
+    unknown = [f"invoice {pk}" for pk in invoice_ids if pk not in invoices]
+    unknown += [f"payment {pk}" for pk in payment_ids if pk not in payments]
+    if unknown:
+        raise InvalidSelection(f"Not in {connection}'s linked lists: {', '.join(unknown)}")
+    if not invoices and not payments:
+        raise InvalidSelection("Nothing is selected.")
+    return _rows(invoices=list(invoices.values()), payments=list(payments.values()))
+
+
+def _in_given_order(rows: QuerySet, actionstep_ids: Sequence[int]) -> dict:
+    by_id = {row.actionstep_id: row for row in rows}
+    return {pk: by_id[pk] for pk in actionstep_ids if pk in by_id}
+
+
+def _rows(*, invoices: list[LinkedInvoice], payments: list[LinkedPayment]) -> PlanRows:
+    invoice_payments = []
+    if invoices:
+        # Every payment of the selected invoices, vanished or unlinked ones included: the plan
+        # decides which need steps, and says why the others are left alone.
+        invoice_payments = list(
+            LinkedPayment.objects.filter(
+                connection_id=invoices[0].connection_id,
+                invoice_id__in=[invoice.pk for invoice in invoices],
+            ).order_by("payment_date", "pk")
+        )
+    return PlanRows(invoices=invoices, payments=payments, invoice_payments=invoice_payments)
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+def batches_for(user) -> QuerySet[UnlinkBatch]:
+    """The batches of the connections the user may see, newest first."""
+    return UnlinkBatch.objects.filter(connection__in=connections_for(user)).select_related(
+        "connection", "created_by"
+    )
+
+
+def batch_for(user, pk) -> UnlinkBatch:
+    """Batch `pk` if its connection is one the user may see; 404 otherwise, as for
+    connections."""
+    try:
+        return batches_for(user).get(pk=int(pk))
+    except (UnlinkBatch.DoesNotExist, TypeError, ValueError, OverflowError):
+        raise Http404("No such batch") from None
+
+
+def steps_of(batch: UnlinkBatch) -> QuerySet[UnlinkStep]:
+    return UnlinkStep.objects.filter(batch=batch).order_by("position")
+
+
+def _count_field(state: str) -> str:
+    return f"steps_{state}"
+
+
+def with_step_counts(batches: QuerySet[UnlinkBatch]) -> QuerySet[UnlinkBatch]:
+    """Annotate each batch with its number of steps in each state (`steps_<state>`) and in all
+    (`steps_total`): one query for a whole page of the history."""
+    return batches.annotate(
+        steps_total=Count("steps"),
+        **{
+            _count_field(state): Count("steps", filter=Q(steps__state=state))
+            for state in StepState.values
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    counts: dict[str, int]  # steps per state, every state present
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts[state] for state in FINISHED_STATES)
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.finished // self.total if self.total else 100
+
+    @property
+    def is_finished(self) -> bool:
+        """No step is waiting or running: nothing more will change unless someone retries."""
+        return self.finished == self.total
+
+    def by_state(self) -> list[tuple[StepState, int]]:
+        return [(state, self.counts[state]) for state in StepState]
+
+
+def progress(batch: UnlinkBatch) -> Progress:
+    """The batch's step counts: from `with_step_counts` when annotated, else one aggregate
+    query."""
+    if hasattr(batch, "steps_total"):
+        counts = {state: getattr(batch, _count_field(state)) for state in StepState.values}
+    else:
+        counts = UnlinkStep.objects.filter(batch=batch).aggregate(
+            **{state: Count("pk", filter=Q(state=state)) for state in StepState.values}
+        )
+    return Progress(counts)
+
+
+def describe_selection(selection: dict) -> str:
+    """What a batch was made from, in words (see services.create_batch for the shapes)."""
+    if "invoice_actionstep_ids" in selection:
+        parts = [
+            f"{label} {', '.join(map(str, selection[key]))}"
+            for key, label in (
+                ("invoice_actionstep_ids", "Actionstep invoices"),
+                ("payment_actionstep_ids", "Actionstep payments"),
+            )
+            if selection.get(key)
+        ]
+        return "From the command line: " + "; ".join(parts)
+    kind = selection.get("kind", "records")
+    if selection.get("filter_query") is not None:
+        query = selection["filter_query"]
+        return f"All {kind} matching {query}" if query else f"All linked {kind}"
+    ticked = len(selection.get("ids") or [])
+    return f"{ticked} {kind if ticked != 1 else kind.rstrip('s')} ticked in the list"
