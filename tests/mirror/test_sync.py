@@ -21,10 +21,6 @@ def sync(connection, full=False) -> SyncRun:
     return services.run_sync(run, actionstep_client_for(connection))
 
 
-def upstream_links(upstream, resource):
-    return upstream.actionstep(resource, pageSize=200)[resource]
-
-
 @pytest.fixture
 def firm(upstream):
     return upstream.build(

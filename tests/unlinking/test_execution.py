@@ -1,0 +1,303 @@
+"""Running batches against the sandbox: order, idempotency, failures, retries, clean-up in Xero.
+
+Steps are executed here the way workers execute them (execute_step, in whatever order they are
+ready), so that each test can control timing; tests/unlinking/test_worker_drills.py runs real
+worker processes."""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from unlinker.connections.models import Connection
+from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.mirror import services as mirror
+from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
+from unlinker.unlinking import executor
+from unlinker.unlinking.models import StepKind, StepState, UnlinkBatch, UnlinkStep
+from unlinker.unlinking.planning import PlanOptions
+from unlinker.unlinking.selectors import rows_for_actionstep_ids
+from unlinker.unlinking.services import create_batch, retry_failed_steps
+
+pytestmark = pytest.mark.django_db
+
+
+def synced(connect, built) -> object:
+    connection = connect(built["firm"])
+    run = SyncRun.objects.create(connection=connection, full=True)
+    mirror.run_sync(run, actionstep_client_for(connection))
+    return connection
+
+
+def queue(connection, bills, options=None, payment_ids=()):
+    options = options or PlanOptions()
+    rows = rows_for_actionstep_ids(
+        connection, invoice_ids=[b["id"] for b in bills], payment_ids=list(payment_ids)
+    )
+    return create_batch(
+        connection=connection, user=None, selection={"source": "test"}, plan=rows.plan(options)
+    )
+
+
+def run_all(batch, rng=None, task_id=None):
+    """Execute every ready step, in a random order when `rng` is given, until none is left;
+    a retry's wait is treated as elapsed."""
+    for _ in range(500):
+        if UnlinkBatch.objects.filter(pk=batch.pk, state=UnlinkBatch.State.PAUSED).exists():
+            break  # parked in the database until the sweep resumes it
+        ready = list(executor.ready_steps(batch.pk).values_list("pk", flat=True))
+        if not ready:
+            waiting = UnlinkStep.objects.filter(batch=batch, state=StepState.PENDING)
+            if not waiting.exclude(next_attempt_at=None).update(next_attempt_at=None):
+                break
+            continue
+        if rng:
+            rng.shuffle(ready)
+        for step_id in ready:
+            executor.execute_step(step_id, task_id=task_id or f"task-{step_id}")
+    batch.refresh_from_db()
+    return batch
+
+
+def link_writes(sandbox, since):
+    """(resource, id) of every successful unlink the sandbox received, in order."""
+    writes = []
+    for call in sandbox.requests(since=since, api="actionstep", method="PUT"):
+        if call["status"] == 200 and "link" in call["path"]:
+            resource, record = call["path"].rstrip("/").split("/")[-2:]
+            writes.append((resource, int(record)))
+    return writes
+
+
+def assert_payments_before_invoices(writes, built):
+    position = {write: n for n, write in enumerate(writes)}
+    for bill in built["bills"]:
+        invoice_write = position.get(("xeroinvoicelinks", bill["link_id"]))
+        if invoice_write is None:
+            continue
+        for payment in bill["payments"]:
+            payment_write = position.get(("xeropaymentlinks", payment["link_id"]))
+            assert payment_write is not None and payment_write < invoice_write, (bill, writes)
+
+
+@pytest.fixture
+def firm(upstream):
+    return upstream.build(
+        [
+            {"total": "1100.00", "payments": [{"amount": "500.00"}, {"amount": "600.00"}]},
+            {"total": "220.00", "payments": [{"amount": "20.00"}]},
+            {"total": "330.00"},
+        ]
+    )
+
+
+def test_a_batch_unlinks_payments_before_their_invoices(upstream, connect, firm):
+    connection = synced(connect, firm)
+    since = upstream.last_request_id()
+    batch = run_all(queue(connection, firm["bills"]), rng=random.Random(1))
+
+    assert batch.state == UnlinkBatch.State.FINISHED
+    assert set(UnlinkStep.objects.filter(batch=batch).values_list("state", flat=True)) == {
+        StepState.DONE
+    }
+    writes = link_writes(upstream, since)
+    assert len(writes) == 6 and len(set(writes)) == 6  # 3 invoices, 3 payments, once each
+    assert_payments_before_invoices(writes, firm)
+    for bill in firm["bills"]:
+        assert upstream.actionstep("xeroinvoicelinks", bill["link_id"])["linkStatus"] == "Unlinked"
+    assert not LinkedInvoice.objects.filter(connection=connection, link_status="linked").exists()
+    assert set(LinkedInvoice.objects.values_list("linked_payment_count", flat=True)) == {0}
+    calls = upstream.requests(since=since, api="actionstep")
+    assert len(calls) == 2 * UnlinkStep.objects.filter(batch=batch).count()  # re-read + write
+
+
+def test_every_step_run_twice_unlinks_each_record_once(upstream, connect, firm):
+    connection = synced(connect, firm)
+    since = upstream.last_request_id()
+    batch = run_all(queue(connection, firm["bills"]))
+    # as if every task were delivered again after its step finished, or after a crash that
+    # lost the record of it: the steps run once more, each re-reading upstream first
+    UnlinkStep.objects.filter(batch=batch).update(state=StepState.PENDING, claimed_by="")
+    run_all(batch)
+    writes = link_writes(upstream, since)
+    assert sorted(writes) == sorted(set(writes)) and len(writes) == 6
+    assert UnlinkStep.objects.filter(batch=batch, last_response__contains="already").count() == 6
+
+
+def test_a_duplicate_delivery_of_a_running_step_does_nothing(upstream, connect, firm):
+    connection = synced(connect, firm)
+    batch = queue(connection, firm["bills"][2:])
+    step = UnlinkStep.objects.get(batch=batch)
+    UnlinkStep.objects.filter(pk=step.pk).update(state=StepState.RUNNING, claimed_by="other-task")
+    since = upstream.last_request_id()
+    executor.execute_step(step.pk, task_id="duplicate-task")
+    assert upstream.requests(since=since, api="actionstep") == []
+    # its own redelivery (same task id, e.g. after the worker died) takes over at once
+    executor.execute_step(step.pk, task_id="other-task")
+    step.refresh_from_db()
+    assert step.state == StepState.DONE
+
+
+def test_a_failed_payment_blocks_its_invoice_only(upstream, connect, firm):
+    connection = synced(connect, firm)
+    failing = firm["bills"][0]["payments"][0]["link_id"]
+    upstream.set_faults(
+        "actionstep",
+        rules=[
+            {
+                "method": "PUT",
+                "path_contains": f"/xeropaymentlinks/{failing}",
+                "status": 422,
+                "times": 1,
+            }
+        ],
+    )
+    batch = run_all(queue(connection, firm["bills"]))
+    steps = {
+        (s.kind, s.payment_id or s.invoice_id): s for s in UnlinkStep.objects.filter(batch=batch)
+    }
+    failed = [s for s in steps.values() if s.state == StepState.FAILED]
+    assert len(failed) == 1 and failed[0].kind == StepKind.UNLINK_PAYMENT
+    assert failed[0].error  # the API's own message
+    first_invoice = LinkedInvoice.objects.get(actionstep_id=firm["bills"][0]["id"])
+    blocked = steps[(StepKind.UNLINK_INVOICE, first_invoice.pk)]
+    assert blocked.state == StepState.SKIPPED and "did not succeed" in blocked.error
+    others = [
+        s for s in steps.values() if s.invoice_id != first_invoice.pk and s.payment_id is None
+    ]
+    assert others and all(s.state == StepState.DONE for s in others)
+    assert batch.state == UnlinkBatch.State.FINISHED
+
+    upstream.clear_faults()
+    assert retry_failed_steps(batch=batch, user=None) == 2
+    batch = run_all(batch)
+    assert set(UnlinkStep.objects.filter(batch=batch).values_list("state", flat=True)) == {
+        StepState.DONE
+    }
+
+
+def test_server_errors_are_retried_and_validation_errors_are_not(upstream, connect, firm):
+    connection = synced(connect, firm)
+    link = firm["bills"][2]["link_id"]
+    upstream.set_faults(
+        "actionstep",
+        rules=[
+            {
+                "method": "PUT",
+                "path_contains": f"/xeroinvoicelinks/{link}",
+                "status": 503,
+                "times": 2,
+            }
+        ],
+    )
+    batch = run_all(queue(connection, firm["bills"][2:]))
+    step = UnlinkStep.objects.get(batch=batch)
+    assert step.state == StepState.DONE and step.attempts == 3
+
+
+def test_the_rule_holds_even_when_the_plan_is_stale(upstream, connect, firm):
+    """A payment linked upstream after the plan was made: the invoice step refuses."""
+    connection = synced(connect, firm)
+    batch = queue(connection, firm["bills"][2:])
+    invoice = LinkedInvoice.objects.get(actionstep_id=firm["bills"][2]["id"])
+    LinkedPayment.objects.create(
+        connection=connection,
+        actionstep_id=424242,
+        link_id=424242,
+        invoice=invoice,
+        invoice_actionstep_id=invoice.actionstep_id,
+        link_status=LinkStatus.LINKED,
+        reference="LATE-1",
+        synced_at=invoice.synced_at,
+    )
+    batch = run_all(batch)
+    step = UnlinkStep.objects.get(batch=batch)
+    assert step.state == StepState.FAILED and "LATE-1" in step.error
+
+
+def test_a_day_limit_pauses_the_batch_instead_of_spinning(upstream, connect, firm):
+    connection = synced(connect, firm)
+    upstream.set_limits("xero", per_day=0)
+    batch = queue(connection, firm["bills"][2:], options=PlanOptions(xero_cleanup=True))
+    run_all(batch)
+    batch.refresh_from_db()
+    xero_step = UnlinkStep.objects.get(batch=batch, kind__startswith="xero_")
+    assert batch.state == UnlinkBatch.State.PAUSED and "daily" in batch.pause_reason
+    assert xero_step.state == StepState.PENDING
+    assert xero_step.next_attempt_at == batch.paused_until
+    assert (batch.paused_until - batch.created_at).total_seconds() > 3600
+
+
+@pytest.mark.parametrize(
+    "bill, expected",
+    [
+        ({"total": "100.00", "xero_status": "DRAFT"}, "DELETED"),
+        ({"total": "100.00", "xero_status": "SUBMITTED"}, "DELETED"),
+        ({"total": "100.00"}, "VOIDED"),
+        ({"total": "100.00", "payments": [{"amount": "100.00"}]}, "VOIDED"),
+        ({"total": "100.00", "payments": [{"amount": "30.00"}, {"amount": "70.00"}]}, "VOIDED"),
+    ],
+    ids=["draft", "submitted", "authorised", "paid-one-payment", "paid-two-payments"],
+)
+def test_xero_clean_up_of_each_status(upstream, connect, bill, expected):
+    built = upstream.build([bill])
+    connection = synced(connect, built)
+    mirror.refresh_xero_status(connection.pk, xero_client_for(connection))
+    batch = run_all(queue(connection, built["bills"], options=PlanOptions(xero_cleanup=True)))
+    assert set(UnlinkStep.objects.filter(batch=batch).values_list("state", flat=True)) == {
+        StepState.DONE
+    }
+    made = built["bills"][0]
+    assert upstream.xero_invoice(made["xero_invoice_id"])["Status"] == expected
+    for payment in made["payments"]:
+        assert upstream.xero_payment(payment["xero_payment_id"])["Status"] == "DELETED"
+
+    since = upstream.last_request_id()
+    UnlinkStep.objects.filter(batch=batch).update(state=StepState.PENDING)
+    run_all(batch)
+    assert upstream.requests(since=since, api="xero", method="POST") == []  # nothing twice
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    firm_shape=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=5),
+    chosen=st.data(),
+    remove=st.sampled_from(["none", "delete", "reverse"]),
+    after=st.sampled_from(["none", "revert", "delete"]),
+    fault_rate=st.sampled_from([0.0, 0.15, 0.3]),
+    order_seed=st.integers(min_value=0, max_value=10**6),
+)
+def test_ordering_invariant_under_random_firms_options_and_faults(
+    upstream, connect, firm_shape, chosen, remove, after, fault_rate, order_seed
+):
+    upstream.reset()
+    UnlinkBatch.objects.all().delete()
+    Connection.objects.all().delete()
+    built = upstream.build(
+        [{"total": "900.00", "payments": [{"amount": "100.00"}] * n} for n in firm_shape]
+    )
+    connection = synced(connect, built)
+    bills = chosen.draw(
+        st.lists(st.sampled_from(built["bills"]), min_size=1, unique_by=lambda b: b["id"])
+    )
+    upstream.set_faults(
+        "actionstep", rates={"500": fault_rate / 2, "503": fault_rate / 2}, seed=order_seed
+    )
+    since = upstream.last_request_id()
+    batch = run_all(
+        queue(connection, bills, options=PlanOptions(remove_payments=remove, after=after)),
+        rng=random.Random(order_seed),
+    )
+    upstream.clear_faults()
+
+    assert_payments_before_invoices(link_writes(upstream, since), built)
+    for step in UnlinkStep.objects.filter(batch=batch):
+        assert step.state in (StepState.DONE, StepState.FAILED, StepState.SKIPPED), step
+        if step.state != StepState.DONE:
+            assert step.error, step
+    assert batch.state == UnlinkBatch.State.FINISHED
