@@ -12,7 +12,6 @@ data, for a quick look (its figures are then not the ones the targets speak of).
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -94,42 +93,11 @@ def setup_django() -> None:
 
 @contextmanager
 def sandbox_server():
-    from unlinker.sandbox.control import SandboxControl
+    from unlinker.sandbox.control import SandboxControl, SandboxServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    directory = tempfile.mkdtemp(prefix="unlinker-bench-sandbox-")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "unlinker.sandbox",
-            "serve",
-            f"--port={port}",
-            f"--db={directory}/sandbox.sqlite3",
-            "--quiet",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    control = SandboxControl(f"http://127.0.0.1:{port}", timeout=600)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if control.health():
-                break
-        except Exception:  # not up yet
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.2)
-    try:
-        yield control
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    directory = Path(tempfile.mkdtemp(prefix="unlinker-bench-sandbox-"))
+    with SandboxServer(directory / "sandbox.sqlite3") as server:
+        yield SandboxControl(server.base_url, timeout=600)
 
 
 def point_settings_at(sandbox) -> None:

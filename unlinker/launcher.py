@@ -12,6 +12,9 @@ from pathlib import Path
 
 import redis
 
+from unlinker.sandbox.config import db_path
+from unlinker.sandbox.control import SandboxServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,19 +62,23 @@ def main() -> None:
 
     manage("migrate", "--noinput", env=env)
     manage("create_demo_user", env=env)
-    if (ROOT / "unlinker" / "sandbox" / "__main__.py").exists():
-        subprocess.run(
-            [sys.executable, "-m", "unlinker.sandbox", "seed", "--if-empty", "--invoices", "500"],
-            check=True,
-            env=env,
-            cwd=ROOT,
-        )
+    subprocess.run(
+        [sys.executable, "-m", "unlinker.sandbox", "seed", "--if-empty", "--invoices", "500"],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    # The demo firm is paired once, through the sandbox on the port it keeps afterwards (the
+    # stored Actionstep endpoint names it), before honcho starts everything for good.
+    with SandboxServer(db_path(), port=int(env["SANDBOX_PORT"])):
+        manage("connect_sandbox", env=env)
 
     url = f"http://127.0.0.1:{env['PORT']}/"
     banner = [
         "",
         "=" * 72,
         f"  Unlinker is starting: open {url}",
+        f"  Sandbox (stands in for Actionstep and Xero): {env['SANDBOX_URL']}",
         "  Demo login: demo / demo (admin role)",
         f"  {broker_note}",
         f"  {database_note}",

@@ -1,0 +1,58 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from unlinker.connections.models import Connection, Provider
+from unlinker.connections.services import store_token
+from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.mirror import services as mirror
+from unlinker.mirror.models import SyncRun
+from unlinker.sandbox.control import SandboxControl
+
+
+class Command(BaseCommand):
+    help = (
+        "Demo only: pair the sandbox's first firm (its Actionstep org and Xero organisation) as "
+        "if an admin had clicked through both consent pages, then sync it. Does nothing when a "
+        "connection exists. Refused when DEBUG is off."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sandbox-url", default=settings.SANDBOX_URL)
+        parser.add_argument("--user", default="demo", help="Made a member of the connection")
+
+    def handle(self, *args, sandbox_url, user, **options):
+        if not settings.DEBUG:
+            raise CommandError("The sandbox connection is a demo convenience: DEBUG is off.")
+        if Connection.objects.filter(disconnected_at__isnull=True).exists():
+            self.stdout.write("A connection exists already: nothing to do.")
+            return
+        sandbox = SandboxControl(sandbox_url)
+        firms = sandbox.firms()
+        if not firms:
+            raise CommandError("The sandbox has no firm: run `unlinker sandbox seed` first.")
+        firm = firms[0]
+        actionstep = sandbox.issue_tokens("actionstep", orgkey=firm["orgkey"])
+        with transaction.atomic():
+            connection = Connection.objects.create(
+                name=f"{firm['name']} (sandbox)",
+                actionstep_org_key=firm["orgkey"],
+                actionstep_api_endpoint=actionstep["api_endpoint"],
+                xero_tenant_id=firm["tenant_id"],
+                xero_tenant_name=firm["name"],
+            )
+            store_token(connection, Provider.ACTIONSTEP, actionstep)
+            store_token(connection, Provider.XERO, sandbox.issue_tokens("xero"))
+            member = get_user_model().objects.filter(username=user).first()
+            if member:
+                connection.members.add(member)
+        run = mirror.run_sync(
+            SyncRun.objects.create(connection=connection, full=True),
+            actionstep_client_for(connection),
+        )
+        reads = mirror.refresh_xero_status(connection.pk, xero_client_for(connection))
+        self.stdout.write(
+            f"Connected {connection.name}: {run.records_upserted} linked records synced, "
+            f"Xero status read in {reads} calls."
+        )
