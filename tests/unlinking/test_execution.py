@@ -11,74 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unlinker.connections.models import Connection
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.integrations.factory import xero_client_for
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
+from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus
 from unlinker.unlinking import executor
 from unlinker.unlinking.models import StepKind, StepState, UnlinkBatch, UnlinkStep
 from unlinker.unlinking.planning import PlanOptions
-from unlinker.unlinking.selectors import rows_for_actionstep_ids
-from unlinker.unlinking.services import create_batch, retry_failed_steps
+from unlinker.unlinking.services import retry_failed_steps
+
+from .support import assert_payments_before_invoices, link_writes, queue, run_all, synced
 
 pytestmark = pytest.mark.django_db
-
-
-def synced(connect, built) -> object:
-    connection = connect(built["firm"])
-    run = SyncRun.objects.create(connection=connection, full=True)
-    mirror.run_sync(run, actionstep_client_for(connection))
-    return connection
-
-
-def queue(connection, bills, options=None, payment_ids=()):
-    options = options or PlanOptions()
-    rows = rows_for_actionstep_ids(
-        connection, invoice_ids=[b["id"] for b in bills], payment_ids=list(payment_ids)
-    )
-    return create_batch(
-        connection=connection, user=None, selection={"source": "test"}, plan=rows.plan(options)
-    )
-
-
-def run_all(batch, rng=None, task_id=None):
-    """Execute every ready step, in a random order when `rng` is given, until none is left;
-    a retry's wait is treated as elapsed."""
-    for _ in range(500):
-        if UnlinkBatch.objects.filter(pk=batch.pk, state=UnlinkBatch.State.PAUSED).exists():
-            break  # parked in the database until the sweep resumes it
-        ready = list(executor.ready_steps(batch.pk).values_list("pk", flat=True))
-        if not ready:
-            waiting = UnlinkStep.objects.filter(batch=batch, state=StepState.PENDING)
-            if not waiting.exclude(next_attempt_at=None).update(next_attempt_at=None):
-                break
-            continue
-        if rng:
-            rng.shuffle(ready)
-        for step_id in ready:
-            executor.execute_step(step_id, task_id=task_id or f"task-{step_id}")
-    batch.refresh_from_db()
-    return batch
-
-
-def link_writes(sandbox, since):
-    """(resource, id) of every successful unlink the sandbox received, in order."""
-    writes = []
-    for call in sandbox.requests(since=since, api="actionstep", method="PUT"):
-        if call["status"] == 200 and "link" in call["path"]:
-            resource, record = call["path"].rstrip("/").split("/")[-2:]
-            writes.append((resource, int(record)))
-    return writes
-
-
-def assert_payments_before_invoices(writes, built):
-    position = {write: n for n, write in enumerate(writes)}
-    for bill in built["bills"]:
-        invoice_write = position.get(("xeroinvoicelinks", bill["link_id"]))
-        if invoice_write is None:
-            continue
-        for payment in bill["payments"]:
-            payment_write = position.get(("xeropaymentlinks", payment["link_id"]))
-            assert payment_write is not None and payment_write < invoice_write, (bill, writes)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from unlinker.integrations.errors import ApiError, AuthExpired, RateLimited
+from unlinker.integrations.throttle import time_scale
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 from unlinker.mirror.services import recount_linked_payments
 
@@ -153,7 +154,7 @@ def execute_step(step_id: int, task_id: str = "", clients: Clients | None = None
 
 
 def _backoff(attempts: int) -> float:
-    base = min(BACKOFF_CAP_SECONDS, 2**attempts)
+    base = min(BACKOFF_CAP_SECONDS, 2**attempts) / time_scale()
     return base * random.uniform(0.5, 1.5)  # jitter spreads retries of many steps apart
 
 
@@ -168,11 +169,10 @@ def _retry_later(step: UnlinkStep, countdown: float, why: str) -> None:
 
 
 def _rate_limited(step: UnlinkStep, exc: RateLimited) -> None:
-    retry_after = exc.retry_after or 60
     if exc.is_daily:
         # Waiting hours in a countdown would outlive the broker's redelivery window: park the
         # batch in the database instead; the sweep resumes it.
-        until = timezone.now() + timedelta(seconds=retry_after)
+        until = timezone.now() + timedelta(seconds=exc.retry_after or 3600)
         UnlinkBatch.objects.filter(pk=step.batch_id).update(
             state=UnlinkBatch.State.PAUSED,
             paused_until=until,
@@ -185,7 +185,9 @@ def _rate_limited(step: UnlinkStep, exc: RateLimited) -> None:
         return
     # Not counted as a failed attempt: the API asked us to wait, nothing went wrong.
     UnlinkStep.objects.filter(pk=step.pk).update(attempts=step.attempts - 1)
-    _retry_later(step, retry_after + random.uniform(0, 1), f"rate limited ({exc.problem or 429})")
+    # Actionstep sends no Retry-After: back off as for any passing failure.
+    wait = exc.retry_after if exc.retry_after is not None else _backoff(step.attempts)
+    _retry_later(step, wait + random.uniform(0, 1), f"rate limited ({exc.problem or 429})")
 
 
 def _fail(step: UnlinkStep, error: str) -> None:

@@ -1,0 +1,278 @@
+"""Fault drills: a batch run by real worker processes through a real Redis while things break.
+
+After each drill every step is done, failed or skipped with a reason, nothing was done twice
+(the sandbox's request log proves it) and no invoice was unlinked before its payments.
+Each drill is bounded in time and stops by itself.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import redis
+from django.db import connection as db
+
+from tests.unlinking.support import assert_payments_before_invoices, link_writes, queue, synced
+from unlinker.unlinking import executor
+from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
+
+ROOT = Path(__file__).resolve().parents[2]
+DRILL_SECONDS = 120
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="needs the redis-server program"
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgres():
+    if db.vendor != "postgresql":
+        pytest.skip("worker processes share the test database only on PostgreSQL (DATABASE_URL)")
+
+
+class PrivateRedis:
+    """A Redis of the drill's own, so that stopping it harms nothing else."""
+
+    def __init__(self, directory: Path):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("the drill's Redis did not start")
+
+    def stop(self):
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+class Workers:
+    """Celery worker processes with the environment a deployment would give them."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env, self.log_dir, self.process, self.started = env, log_dir, None, 0
+
+    def start(self):
+        self.started += 1
+        log = (self.log_dir / f"worker-{self.started}.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "unlinker",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "4",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+                "--hostname",
+                f"drill{self.started}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def drill(upstream, settings, tmp_path, connect):
+    """A firm of 24 invoices with a payment each, synced; a private Redis; worker processes
+    pointed at the test database and the sandbox. Yields helpers; cleans up everything."""
+    built = upstream.build(
+        [{"total": "500.00", "payments": [{"amount": "500.00"}]} for _ in range(24)]
+    )
+    connection = synced(connect, built)
+    broker = PrivateRedis(tmp_path).start()
+    settings.STEP_STALE_SECONDS = 3
+    from unlinker.celery import app
+
+    original_broker = app.conf.broker_url
+    app.conf.broker_url = broker.url
+    reset_producer_pool(app)
+
+    database = db.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}",
+        "REDIS_URL": broker.url,
+        "CELERY_BROKER_URL": broker.url,
+        "XERO_API_URL": settings.XERO_API_URL,
+        "XERO_TOKEN_URL": settings.XERO_TOKEN_URL,
+        "ACTIONSTEP_TOKEN_URL": settings.ACTIONSTEP_TOKEN_URL,
+        "API_TIME_SCALE": "20",
+        "HTTP_TIMEOUT_SECONDS": "2",
+        "STEP_STALE_SECONDS": "3",
+        "PYTHONUNBUFFERED": "1",
+    }
+    workers = Workers(env, tmp_path)
+
+    yield SimpleNamespace(
+        built=built,
+        connection=connection,
+        broker=broker,
+        workers=workers,
+        upstream=upstream,
+        since=upstream.last_request_id(),
+    )
+    workers.stop()
+    broker.stop()
+    app.conf.broker_url = original_broker
+    reset_producer_pool(app)
+
+
+def reset_producer_pool(app):
+    """Make this process enqueue through the broker now configured. Celery keeps its pools once
+    built; it builds new ones (for the current broker URL) when they are unset."""
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def done_steps(batch) -> int:
+    return UnlinkStep.objects.filter(batch=batch, state=StepState.DONE).count()
+
+
+def wait(batch, until, seconds=DRILL_SECONDS):
+    """Run the sweep now and then, as beat does, until `until(batch)` holds. On a timeout, the
+    steps' states go to the test's output to show where it stuck."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if until(batch):
+            return True
+        executor.sweep()
+        time.sleep(0.5)
+    states = UnlinkStep.objects.filter(batch=batch).values_list("pk", "state", "attempts", "error")
+    print("steps at the timeout:", list(states))
+    return False
+
+
+def finished(batch) -> bool:
+    return UnlinkBatch.objects.filter(pk=batch.pk, state=UnlinkBatch.State.FINISHED).exists()
+
+
+def assert_clean_finish(d, batch, allow_failed=False):
+    steps = list(UnlinkStep.objects.filter(batch=batch))
+    states = {s.state for s in steps}
+    if allow_failed:
+        assert states <= {StepState.DONE, StepState.FAILED, StepState.SKIPPED}, states
+        assert all(s.error for s in steps if s.state != StepState.DONE)
+    else:
+        assert states == {StepState.DONE}, [(s.pk, s.state, s.error) for s in steps]
+    writes = link_writes(d.upstream, d.since)
+    assert len(writes) == len(set(writes)), "a link was unlinked twice"
+    assert_payments_before_invoices(writes, d.built)
+
+
+def test_worker_killed_twice_mid_batch(drill):
+    drill.upstream.set_limits("actionstep", latency=0.05)  # each call takes a moment
+    batch = queue(drill.connection, drill.built["bills"])
+    drill.workers.start()
+    for kill_after in (8, 24):
+        assert wait(batch, lambda b, n=kill_after: done_steps(b) >= n, 60)
+        drill.workers.kill()  # SIGKILL: no chance to finish or acknowledge anything
+        drill.workers.start()
+    assert wait(batch, finished), "the batch did not finish after the restarts"
+    assert_clean_finish(drill, batch)
+
+
+def test_redis_restarted_mid_batch(drill):
+    drill.upstream.set_limits("actionstep", latency=0.05)
+    batch = queue(drill.connection, drill.built["bills"])
+    drill.workers.start()
+    assert wait(batch, lambda b: done_steps(b) >= 10, 60)
+    drill.broker.stop()  # every queued message is lost with it (nothing is saved)
+    time.sleep(1)
+    drill.broker.start()
+    assert wait(batch, finished), "the batch did not finish after Redis came back"
+    assert_clean_finish(drill, batch)
+
+
+def test_a_fifth_of_the_calls_fail(drill):
+    drill.upstream.set_faults(
+        "actionstep",
+        rates={"429": 0.07, "500": 0.07, "timeout": 0.06},
+        timeout_seconds=3,
+        seed=7,
+    )
+    batch = queue(drill.connection, drill.built["bills"])
+    drill.workers.start()
+    assert wait(batch, finished), "the batch did not finish under faults"
+    drill.upstream.clear_faults()
+    assert_clean_finish(drill, batch, allow_failed=True)
+    assert done_steps(batch) > 0
+
+
+def test_database_connection_dropped_once(drill):
+    drill.upstream.set_limits("actionstep", latency=0.05)
+    batch = queue(drill.connection, drill.built["bills"])
+    drill.workers.start()
+    assert wait(batch, lambda b: done_steps(b) >= 10, 60)
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    assert wait(batch, finished), "the batch did not finish after the database dropped"
+    assert_clean_finish(drill, batch)
