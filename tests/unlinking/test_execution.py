@@ -244,3 +244,27 @@ def test_ordering_invariant_under_random_firms_options_and_faults(
         if step.state != StepState.DONE:
             assert step.error, step
     assert batch.state == UnlinkBatch.State.FINISHED
+
+
+def test_xero_invoices_are_cleaned_up_many_to_a_call_each_with_its_own_outcome(upstream, connect):
+    built = upstream.build(
+        [{"total": "100.00"}, {"total": "200.00", "amount_credited": "50.00"}, {"total": "300.00"}]
+    )
+    connection = synced(connect, built)
+    mirror.refresh_xero_status(connection.pk, xero_client_for(connection))
+    since = upstream.last_request_id()
+    batch = run_all(queue(connection, built["bills"], options=PlanOptions(xero_cleanup=True)))
+
+    writes = upstream.requests(since=since, api="xero", method="POST")
+    assert len(writes) == 1 and writes[0]["path"].endswith("/Invoices")  # one call for three
+    steps = {
+        s.invoice.actionstep_id: s
+        for s in UnlinkStep.objects.filter(batch=batch, kind__startswith="xero_")
+    }
+    credited = steps[built["bills"][1]["id"]]
+    assert credited.state == StepState.FAILED
+    assert "credit note" in credited.error  # Xero's own message, on that step alone
+    for bill in (built["bills"][0], built["bills"][2]):
+        assert steps[bill["id"]].state == StepState.DONE
+        assert upstream.xero_invoice(bill["xero_invoice_id"])["Status"] == "VOIDED"
+    assert upstream.xero_invoice(built["bills"][1]["xero_invoice_id"])["Status"] == "AUTHORISED"

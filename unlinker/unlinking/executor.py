@@ -21,12 +21,13 @@ from unlinker.integrations.throttle import time_scale
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 from unlinker.mirror.services import recount_linked_payments
 
-from .actions import ACTIONS, Refused
+from .actions import ACTIONS, GROUPED, Refused, xero_remove_invoices
 from .models import FINISHED_STATES, StepKind, StepState, UnlinkBatch, UnlinkStep
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+XERO_INVOICES_PER_CALL = 50  # Xero's limit for one POST /Invoices
 BACKOFF_CAP_SECONDS = 300
 
 
@@ -134,23 +135,50 @@ def execute_step(step_id: int, task_id: str = "", clients: Clients | None = None
     step = _claim(step_id, task_id)
     if step is None:
         return
+    group = [step]
+    if step.kind in GROUPED:
+        group += _claim_companions(step, task_id)
     try:
         clients = clients or clients_for(step.batch.connection)
-        outcome = ACTIONS[step.kind](step, clients)
-    except Refused as exc:
-        _fail(step, str(exc))
-    except RateLimited as exc:
-        _rate_limited(step, exc)
-    except AuthExpired as exc:
-        _fail(step, f"{exc.message or 'authorisation expired'}: reconnect it on Connections")
-    except ApiError as exc:
-        if exc.retryable and step.attempts < MAX_ATTEMPTS:
-            _retry_later(step, _backoff(step.attempts), f"{type(exc).__name__}: {exc.message}")
+        if step.kind in GROUPED:
+            results = xero_remove_invoices(group, clients)
         else:
-            _fail(step, f"{type(exc).__name__}: {exc.message}")
-    else:
-        _done(step, outcome)
+            results = {step.pk: ACTIONS[step.kind](step, clients)}
+    except (Refused, ApiError) as exc:
+        results = {member.pk: exc for member in group}
+    for member in group:
+        result = results[member.pk]
+        if isinstance(result, Exception):
+            _record_failure(member, result)
+        else:
+            _done(member, result)
     settle_batch_state(step.batch_id)
+
+
+def _claim_companions(step: UnlinkStep, task_id: str) -> list[UnlinkStep]:
+    """Other ready steps of the same kind of the batch, up to what one Xero call takes."""
+    candidates = (
+        ready_steps(step.batch_id)
+        .filter(kind__in=GROUPED)
+        .exclude(pk=step.pk)
+        .order_by("position")
+        .values_list("pk", flat=True)[: XERO_INVOICES_PER_CALL - 1]
+    )
+    claimed = (_claim(pk, task_id) for pk in list(candidates))
+    return [companion for companion in claimed if companion is not None]
+
+
+def _record_failure(step: UnlinkStep, exc: Exception) -> None:
+    if isinstance(exc, Refused):
+        _fail(step, str(exc))
+    elif isinstance(exc, RateLimited):
+        _rate_limited(step, exc)
+    elif isinstance(exc, AuthExpired):
+        _fail(step, f"{exc.message or 'authorisation expired'}: reconnect it on Connections")
+    elif exc.retryable and step.attempts < MAX_ATTEMPTS:
+        _retry_later(step, _backoff(step.attempts), f"{type(exc).__name__}: {exc.message}")
+    else:
+        _fail(step, f"{type(exc).__name__}: {exc.message}")
 
 
 def _backoff(attempts: int) -> float:
