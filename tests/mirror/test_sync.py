@@ -161,3 +161,18 @@ def test_refresh_of_another_connection_is_404(client_for, connect, upstream, fir
     connection = connect(firm["firm"])
     client = client_for("viewer")
     assert client.post(reverse("sync:start", args=[connection.pk])).status_code == 404
+
+
+def test_sync_command(upstream, connect, firm):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    connection = connect(firm["firm"])
+    out = StringIO()
+    call_command("sync", connection=connection.pk, stdout=out)
+    assert "Full sync" in out.getvalue() and "5 records" in out.getvalue()
+    call_command("sync", connection=connection.pk, stdout=out)
+    assert "Incremental sync" in out.getvalue()
+    with pytest.raises(CommandError, match="No live connection"):
+        call_command("sync", connection=999)

@@ -1,0 +1,35 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from unlinker.connections.models import Connection
+from unlinker.integrations.errors import ApiError
+from unlinker.integrations.factory import actionstep_client_for
+from unlinker.mirror import services
+from unlinker.mirror.models import SyncRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Sync a connection's mirror from Actionstep now, in this process. --full reads every "
+        "link record and marks those gone upstream; otherwise only what changed since the last "
+        "sync is read."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--connection", type=int, required=True, help="Connection id")
+        parser.add_argument("--full", action="store_true")
+
+    def handle(self, *args, connection, full, **options):
+        found = Connection.objects.filter(pk=connection, disconnected_at__isnull=True).first()
+        if found is None:
+            raise CommandError(f"No live connection {connection}.")
+        cursors = {} if full else services.previous_cursors(found.pk)
+        run = SyncRun.objects.create(connection=found, full=full or not cursors, cursors=cursors)
+        try:
+            run = services.run_sync(run, actionstep_client_for(found))
+        except ApiError as exc:
+            SyncRun.objects.filter(pk=run.pk).update(state=SyncRun.State.FAILED, error=str(exc))
+            raise CommandError(f"The sync failed: {exc}") from exc
+        self.stdout.write(
+            f"{'Full' if run.full else 'Incremental'} sync of {found}: {run.records_upserted} "
+            f"records, {run.records_vanished} gone upstream, {run.requests_made} requests."
+        )
