@@ -3,15 +3,18 @@
 Writes go in bulk, page by page: an upsert per page of up to 200 records, never a query per row.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from unlinker.core.iterables import chunked
+from unlinker.core.upsert import upsert
 from unlinker.integrations import actionstep_resources as res
 from unlinker.integrations.records import InvoiceLink, Page, PaymentLink
 
@@ -149,14 +152,24 @@ def payment_rows(connection_id: int, page: Page, now: datetime) -> list[LinkedPa
     return rows
 
 
+def _read_ahead(client, pages: Iterator[Page]) -> Iterator[Page]:
+    """The same pages, page N+1 read from Actionstep while page N is written here: a sync then
+    takes as long as the slower of the two, not both. The token is loaded first, in this
+    thread, so the reader touches the database only if it must refresh it mid-sync; any
+    connection it opened is closed at the end."""
+    client.tokens.access_token()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-reader") as reader:
+        try:
+            pending = reader.submit(next, pages, None)
+            while (page := pending.result()) is not None:
+                pending = reader.submit(next, pages, None)
+                yield page
+        finally:
+            reader.submit(db_connections.close_all).result()
+
+
 def _upsert(model, rows: list, fields: list[str]) -> None:
-    if rows:
-        model.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["connection", "actionstep_id"],
-            update_fields=fields,
-        )
+    upsert(model, rows, unique_fields=["connection", "actionstep_id"], update_fields=fields)
 
 
 def _record_page(run: SyncRun, page: Page, upserted: int) -> None:
@@ -226,7 +239,7 @@ def run_sync(run: SyncRun, client) -> SyncRun:
     cid = run.connection_id
 
     newest = _since(run, res.XERO_INVOICE_LINKS)
-    for page in client.iter_invoice_links(modified_after=newest):
+    for page in _read_ahead(client, client.iter_invoice_links(modified_after=newest)):
         rows = invoice_rows(cid, page, timezone.now())
         _upsert(LinkedInvoice, rows, INVOICE_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
@@ -234,7 +247,7 @@ def run_sync(run: SyncRun, client) -> SyncRun:
     cursors[res.XERO_INVOICE_LINKS] = _cursor(newest)
 
     newest = _since(run, res.XERO_PAYMENT_LINKS)
-    for page in client.iter_payment_links(modified_after=newest):
+    for page in _read_ahead(client, client.iter_payment_links(modified_after=newest)):
         rows = payment_rows(cid, page, timezone.now())
         _upsert(LinkedPayment, rows, PAYMENT_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))

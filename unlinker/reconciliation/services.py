@@ -1,23 +1,38 @@
 """The reconciliation report: read what Xero holds, compare it with the mirror of Actionstep's
-links, and record the differences as findings of a run."""
+links, and record the differences as findings of a run. And the clean-up of what it found, queued
+as an unlink batch of Xero steps."""
 
-from datetime import datetime
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from unlinker.connections.models import Connection
 from unlinker.core.iterables import chunked
-from unlinker.mirror.models import LinkedInvoice, LinkStatus, XeroStatus
+from unlinker.core.upsert import upsert
+from unlinker.integrations.errors import ApiError
+from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
+from unlinker.unlinking.models import UnlinkBatch
+from unlinker.unlinking.planning import XERO_KINDS, Plan
+from unlinker.unlinking.services import create_batch
 
 from .models import Finding, ReconciliationRun, XeroInvoiceCopy
+
+log = logging.getLogger(__name__)
 
 LIVE = (XeroStatus.DRAFT, XeroStatus.SUBMITTED, XeroStatus.AUTHORISED, XeroStatus.PAID)
 GONE = (XeroStatus.VOIDED, XeroStatus.DELETED)
 SALES_INVOICES = 'Type=="ACCREC"'
+# Xero lists an invoice's payments without saying which belong to a batch payment (those only a
+# person may remove): one more read, of the few live ones, tells.
+LIVE_BATCH_PAYMENTS = 'Status=="AUTHORISED"&&BatchPaymentID!=null'
 STORE_CHUNK = 500
 IDS_PER_READ = 50
+UPDATE_CHUNK = 500
 COPY_FIELDS = [
     "number",
     "reference",
@@ -30,26 +45,88 @@ COPY_FIELDS = [
     "updated_at",
     "seen_at",
 ]
+ACTIVE = (ReconciliationRun.State.QUEUED, ReconciliationRun.State.RUNNING)
+# The task's hard time limit: 50,000 invoices take some 550 reads, nine minutes at Xero's 60 a
+# minute. It stays well under the broker's visibility timeout (an hour), past which a task not
+# acknowledged yet would be delivered to a second worker.
+TIME_LIMIT_SECONDS = 1800
+# A run running longer than a task may live lost its worker; a run queued this long ago and
+# never started lost its task (the broker was down, or restarted empty).
+RUNNING_STALE = timedelta(seconds=TIME_LIMIT_SECONDS + 60)
+QUEUED_STALE = timedelta(minutes=10)
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, run: ReconciliationRun):
+        super().__init__(f"Reconciliation {run.pk} of {run.connection} is already {run.state}.")
+        self.run = run
 
 
 def start_reconciliation(*, connection, user=None, full: bool = False) -> ReconciliationRun:
-    """Record the request; the task runs it after commit. One at a time per connection."""
-    with transaction.atomic():
-        active = (
-            ReconciliationRun.objects.select_for_update()
-            .filter(
-                connection=connection,
-                state__in=[ReconciliationRun.State.QUEUED, ReconciliationRun.State.RUNNING],
-            )
-            .first()
-        )
-        if active:
-            return active
-        run = ReconciliationRun.objects.create(connection=connection, requested_by=user, full=full)
+    """Queue a run and return it; the task runs it after commit. One at a time per connection:
+    while one is queued or running, that one is returned, and queued again if its task was
+    lost."""
+    run, opened = _open_run(connection, user=user, full=full)
+    lost = run.state == ReconciliationRun.State.QUEUED and (
+        run.created_at < timezone.now() - QUEUED_STALE
+    )
+    if opened or lost:
         from .tasks import reconcile
 
-        transaction.on_commit(lambda: reconcile.delay(run.pk))
+        # robust: with the broker down the run is still recorded, and the next request for it
+        # (a click, or beat's reconcile_all) sends it again once it is stale.
+        transaction.on_commit(lambda: reconcile.delay(run.pk), robust=True)
     return run
+
+
+def reconcile_now(*, connection, client, full: bool = False) -> ReconciliationRun:
+    """Run one here and now (the command line). Raises AlreadyRunning while another is queued
+    or running."""
+    run, opened = _open_run(connection, user=None, full=full)
+    if not opened:
+        raise AlreadyRunning(run)
+    return run_reconciliation(run, client)
+
+
+def _open_run(connection, *, user, full: bool) -> tuple[ReconciliationRun, bool]:
+    """The connection's active run, or a new one (True)."""
+    with transaction.atomic():
+        # Locks the connection row (on PostgreSQL), so that two requests cannot both find no
+        # active run and open one each.
+        Connection.objects.select_for_update().filter(pk=connection.pk).first()
+        active = ReconciliationRun.objects.filter(connection=connection, state__in=ACTIVE).first()
+        stopped = (
+            active is not None
+            and active.state == ReconciliationRun.State.RUNNING
+            and active.started_at < timezone.now() - RUNNING_STALE
+        )
+        if stopped:
+            fail(active, "its worker stopped before it finished")
+        elif active is not None:
+            return active, False
+        run = ReconciliationRun.objects.create(connection=connection, requested_by=user, full=full)
+    return run, True
+
+
+def _claim(run: ReconciliationRun) -> bool:
+    """Take a queued run for this caller. A running one belongs to another task, unless it
+    started longer ago than a task may live (a redelivery after its worker died)."""
+    now = timezone.now()
+    claimable = Q(state=ReconciliationRun.State.QUEUED) | Q(
+        state=ReconciliationRun.State.RUNNING, started_at__lt=now - RUNNING_STALE
+    )
+    claimed = ReconciliationRun.objects.filter(claimable, pk=run.pk).update(
+        state=ReconciliationRun.State.RUNNING, started_at=now
+    )
+    run.refresh_from_db()
+    return bool(claimed)
+
+
+def fail(run: ReconciliationRun, error: str) -> None:
+    """Record why a queued or running run stopped (a finished one stays as it finished)."""
+    ReconciliationRun.objects.filter(pk=run.pk, state__in=ACTIVE).update(
+        state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=error[:2000]
+    )
 
 
 def _previous(run: ReconciliationRun) -> ReconciliationRun | None:
@@ -83,20 +160,23 @@ def _copy(connection_id: int, invoice, now: datetime) -> XeroInvoiceCopy:
 def _store_copies(connection_id: int, invoices) -> int:
     now = timezone.now()
     rows = [_copy(connection_id, invoice, now) for invoice in invoices]
-    if rows:
-        XeroInvoiceCopy.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["connection", "invoice_id"],
-            update_fields=COPY_FIELDS,
-        )
-    return len(rows)
+    return upsert(
+        XeroInvoiceCopy, rows, unique_fields=["connection", "invoice_id"], update_fields=COPY_FIELDS
+    )
 
 
-def read_xero(run: ReconciliationRun, client) -> None:
-    """First run: every live sales invoice, a page at a time. Later runs: only what changed
-    since the previous run started, whatever its status (so voids and deletions are seen)."""
+def read_xero(run: ReconciliationRun, client) -> set[str]:
+    """Bring the connection's Xero copies up to date and return the ids of the live payments
+    that are part of a batch payment.
+
+    First run: every live sales invoice, a page at a time. Later runs: only what changed since
+    the previous run started, whatever its status (so voids and deletions are seen)."""
     reads_before = client.requests_made
+
+    def record_progress():
+        run.pages_done = client.requests_made - reads_before
+        ReconciliationRun.objects.filter(pk=run.pk).update(pages_done=run.pages_done)
+
     previous = None if run.full else _previous(run)
     if previous is None:
         invoices = client.iter_invoices(statuses=list(LIVE), where=SALES_INVOICES)
@@ -104,8 +184,7 @@ def read_xero(run: ReconciliationRun, client) -> None:
         invoices = client.iter_invoices(where=SALES_INVOICES, modified_since=previous.started_at)
     for chunk in chunked(invoices, STORE_CHUNK):
         _store_copies(run.connection_id, chunk)
-        run.pages_done = client.requests_made - reads_before
-        ReconciliationRun.objects.filter(pk=run.pk).update(pages_done=run.pages_done)
+        record_progress()
 
     # Linked invoices Xero did not list as live: a few targeted reads tell voided or deleted
     # from missing altogether.
@@ -117,6 +196,11 @@ def read_xero(run: ReconciliationRun, client) -> None:
     )
     for batch in chunked(unknown.iterator(chunk_size=2000), IDS_PER_READ):
         _store_copies(run.connection_id, client.get_invoices_by_ids(batch))
+        record_progress()
+
+    batch_payments = {p.payment_id.lower() for p in client.iter_payments(LIVE_BATCH_PAYMENTS)}
+    record_progress()
+    return batch_payments
 
 
 def _copy_of_invoice(connection_id: int):
@@ -147,13 +231,13 @@ def _finding(run, kind, invoice, detail, *, key_suffix="", xero_id=None, status=
         run=run,
         kind=kind,
         invoice=invoice,
-        invoice_number=invoice.invoice_number if invoice else "",
+        invoice_number=invoice.invoice_number,
         xero_invoice_id=xero_id if xero_id is not None else invoice.xero_invoice_id,
         xero_status=status if status is not None else (invoice.copy_status or "MISSING"),
-        actionstep_total=invoice.total if invoice else None,
-        xero_total=total if total is not None else getattr(invoice, "copy_total", None),
+        actionstep_total=invoice.total,
+        xero_total=total if total is not None else invoice.copy_total,
         detail=detail[:500],
-        key=f"{kind}:{invoice.actionstep_id if invoice else ''}:{key_suffix}"[:120],
+        key=f"{kind}:{invoice.actionstep_id}:{key_suffix}"[:120],
     )
 
 
@@ -194,10 +278,15 @@ def find_differences(run: ReconciliationRun) -> list[Finding]:
     )
     for invoice in differing.iterator():
         parts = []
+        # (money as "1000.00": SQLite hands the copy's amounts back as "1000")
         if invoice.total != invoice.copy_total:
-            parts.append(f"total {invoice.total} in Actionstep, {invoice.copy_total} in Xero")
+            parts.append(
+                f"total {invoice.total:.2f} in Actionstep, {invoice.copy_total:.2f} in Xero"
+            )
         if invoice.total_paid != invoice.copy_paid:
-            parts.append(f"paid {invoice.total_paid} in Actionstep, {invoice.copy_paid} in Xero")
+            parts.append(
+                f"paid {invoice.total_paid:.2f} in Actionstep, {invoice.copy_paid:.2f} in Xero"
+            )
         if (invoice.contact_name or "").lower() != (invoice.copy_contact or "").lower():
             parts.append(f"contact {invoice.contact_name!r} / {invoice.copy_contact!r}")
         findings.append(_finding(run, Finding.Kind.MISMATCH, invoice, "; ".join(parts)))
@@ -226,7 +315,7 @@ def find_differences(run: ReconciliationRun) -> list[Finding]:
                 run,
                 Finding.Kind.DUPLICATE,
                 invoice,
-                f"Xero has another live invoice {copy.number} ({copy.status}, {copy.total}) "
+                f"Xero has another live invoice {copy.number} ({copy.status}, {copy.total:.2f}) "
                 "besides the one linked: re-created when the invoice was approved again.",
                 key_suffix=copy.invoice_id,
                 xero_id=copy.invoice_id,
@@ -237,56 +326,109 @@ def find_differences(run: ReconciliationRun) -> list[Finding]:
     return findings
 
 
-def update_mirror_from_copies(connection_id: int) -> int:
-    """The lists show each invoice's Xero status as this run read it."""
+def update_mirror_from_copies(connection_id: int, batch_payment_ids: set[str]) -> None:
+    """The lists (and the plans made from them) show each invoice's and payment's Xero status
+    as this run read it."""
     copy = _copy_of_invoice(connection_id)
     money = DecimalField(max_digits=14, decimal_places=2)
-    return (
-        LinkedInvoice.objects.filter(connection_id=connection_id)
-        .exclude(xero_invoice_id="")
-        .update(
-            # after read_xero every linked invoice has a copy unless Xero has none at all
-            xero_status=Coalesce(Subquery(copy.values("status")[:1]), Value(XeroStatus.MISSING)),
-            xero_total=Subquery(copy.values("total")[:1], output_field=money),
-            xero_amount_paid=Subquery(copy.values("amount_paid")[:1], output_field=money),
-            xero_contact_name=Coalesce(Subquery(copy.values("contact_name")[:1]), Value("")),
-            xero_checked_at=timezone.now(),
+    now = timezone.now()
+    LinkedInvoice.objects.filter(connection_id=connection_id).exclude(xero_invoice_id="").update(
+        # after read_xero every linked invoice has a copy unless Xero has none at all
+        xero_status=Coalesce(Subquery(copy.values("status")[:1]), Value(XeroStatus.MISSING)),
+        xero_total=Subquery(copy.values("total")[:1], output_field=money),
+        xero_amount_paid=Subquery(copy.values("amount_paid")[:1], output_field=money),
+        xero_contact_name=Coalesce(Subquery(copy.values("contact_name")[:1]), Value("")),
+        xero_checked_at=now,
+    )
+    _update_payments_from_copies(connection_id, batch_payment_ids, now)
+
+
+def _update_payments_from_copies(connection_id: int, batch_payment_ids: set[str], now) -> None:
+    """A payment is live in Xero while its invoice's copy lists it. Its new state is worked out
+    here, in chunks of rows; only the rows whose state changed are written."""
+    live: set[str] = set()
+    copies = XeroInvoiceCopy.objects.filter(connection_id=connection_id)
+    for payment_ids in copies.values_list("payment_ids", flat=True).iterator(chunk_size=2000):
+        live.update(payment_ids)
+    payments = (
+        LinkedPayment.objects.filter(connection_id=connection_id, invoice__isnull=False)
+        .exclude(xero_payment_id="")
+        .exclude(invoice__xero_status=XeroStatus.UNKNOWN)  # an invoice never sent to Xero
+        .values_list(
+            "pk", "xero_payment_id", "invoice__xero_status", "xero_status", "is_batch_payment"
         )
     )
+    changed: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    for pk, xero_id, invoice_status, status, batch in payments.iterator(chunk_size=2000):
+        if invoice_status == XeroStatus.MISSING:
+            new_status = XeroStatus.MISSING
+        elif xero_id in live:
+            new_status = XeroStatus.AUTHORISED
+        else:
+            new_status = XeroStatus.DELETED
+        new_batch = xero_id in batch_payment_ids
+        if (new_status, new_batch) != (status, batch):
+            changed[(new_status, new_batch)].append(pk)
+    for (status, batch), pks in changed.items():
+        for chunk in chunked(pks, UPDATE_CHUNK):
+            LinkedPayment.objects.filter(pk__in=chunk).update(
+                xero_status=status, is_batch_payment=batch, xero_checked_at=now
+            )
 
 
 def run_reconciliation(run: ReconciliationRun, client) -> ReconciliationRun:
-    started = timezone.now()
-    ReconciliationRun.objects.filter(pk=run.pk).update(
-        state=ReconciliationRun.State.RUNNING, started_at=started
-    )
-    run.started_at = started
+    """Run a queued run: read Xero, record the findings and what changed since the previous
+    run, update the mirror. A run another task holds is left alone. A failure is recorded on the
+    run (so that it does not hold the connection's next run back), then raised."""
+    if not _claim(run):
+        return run
     reads_before = client.requests_made
-    read_xero(run, client)
-    findings = find_differences(run)
-    previous = _previous(run)
-    old_keys = (
-        set(Finding.objects.filter(run=previous).values_list("key", flat=True))
-        if previous
-        else set()
-    )
-    new_keys = {f.key for f in findings}
-    counts = {kind: 0 for kind in Finding.Kind.values}
-    for finding in findings:
-        counts[finding.kind] += 1
-    with transaction.atomic():
-        Finding.objects.bulk_create(findings, batch_size=2000)
-        update_mirror_from_copies(run.connection_id)
-        ReconciliationRun.objects.filter(pk=run.pk).update(
-            state=ReconciliationRun.State.DONE,
-            finished_at=timezone.now(),
-            reads_made=client.requests_made - reads_before,
-            counts=counts,
-            changes={
-                "new": len(new_keys - old_keys),
-                "resolved": len(old_keys - new_keys),
-                "previous_run": previous.pk if previous else None,
-            },
+    try:
+        batch_payment_ids = read_xero(run, client)
+        findings = find_differences(run)
+        previous = _previous(run)
+        old_keys = set(
+            Finding.objects.filter(run=previous).values_list("key", flat=True) if previous else ()
         )
+        new_keys = {f.key for f in findings}
+        counts = dict.fromkeys(Finding.Kind.values, 0)
+        for finding in findings:
+            counts[finding.kind] += 1
+        with transaction.atomic():
+            Finding.objects.bulk_create(findings, batch_size=2000)
+            update_mirror_from_copies(run.connection_id, batch_payment_ids)
+            ReconciliationRun.objects.filter(pk=run.pk).update(
+                state=ReconciliationRun.State.DONE,
+                finished_at=timezone.now(),
+                reads_made=client.requests_made - reads_before,
+                counts=counts,
+                changes={
+                    "new": len(new_keys - old_keys),
+                    "resolved": len(old_keys - new_keys),
+                    "previous_run": previous.pk if previous else None,
+                },
+            )
+    except ApiError as exc:
+        fail(run, f"{type(exc).__name__}: {exc.message or exc}")
+        raise
+    except Exception:
+        # The details go to the worker's log, not to the page.
+        fail(run, "unexpected error: see the worker's log")
+        raise
     run.refresh_from_db()
+    log.info("reconciliation %s of connection %s: %s", run.pk, run.connection_id, run.counts)
     return run
+
+
+# --- clean-up -----------------------------------------------------------------------------
+
+
+def queue_cleanup(*, connection, user, selection: dict, plan: Plan) -> UnlinkBatch:
+    """Queue the clean-up of report findings (selectors.cleanup_for) as an unlink batch.
+
+    It only ever deletes or voids in Xero: orphans are unlinked already, and a duplicate's
+    invoice stays linked to its own copy. A plan that would change Actionstep is refused."""
+    in_actionstep = [s for s in plan.steps if not s.skipped and s.kind not in XERO_KINDS]
+    if in_actionstep:
+        raise ValueError(f"A clean-up changes Xero only, not: {in_actionstep[0].kind.label}")
+    return create_batch(connection=connection, user=user, selection=selection, plan=plan)
