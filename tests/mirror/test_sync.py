@@ -148,12 +148,14 @@ def test_refresh_button_queues_one_sync_and_shows_progress(client_for, connect, 
     assert first.status_code == second.status_code == 200
     assert SyncRun.objects.filter(connection=connection).count() == 1
     assert b"syncing" in first.content and b"every 1s" in first.content
+    assert "HX-Refresh" not in first  # the page waits for the sync before it reloads
     panel = client.get(reverse("sync:panel", args=[connection.pk]), headers={"HX-Request": "true"})
     assert panel.status_code == 200  # still queued: keeps polling
 
     SyncRun.objects.update(state=SyncRun.State.DONE)
     panel = client.get(reverse("sync:panel", args=[connection.pk]), headers={"HX-Request": "true"})
     assert panel.status_code == 286  # finished: polling stops
+    assert panel["HX-Refresh"] == "true"  # and the list shows the synced rows
     assert b"Refresh from Actionstep" in panel.content
 
 

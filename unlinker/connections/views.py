@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from requests import RequestException
 
 from unlinker.accounts.roles import MANAGE_CONNECTIONS
@@ -101,6 +101,7 @@ def xero_callback(request):
 
 
 @admin_only
+@require_http_methods(["GET", "POST"])
 def xero_tenant(request, pk):
     connection = connection_for(request.user, pk)
     choices = request.session.get(TENANT_CHOICES) or {}

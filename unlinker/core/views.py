@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 from .health import broker_status, database_status, last_worker_heartbeat
 
 
+@require_GET
 def home(request):
     return redirect("mirror:invoices")
 

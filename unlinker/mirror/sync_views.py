@@ -14,9 +14,12 @@ from .selectors_sync import sync_state
 
 def _panel(request, connection):
     response = render(request, "mirror/_sync_panel.html", {"connection": connection})
-    if request.htmx and request.method == "GET" and not sync_state(connection)["active"]:
-        # The finished panel replaces the polling one and stops the polling.
-        response.status_code = HttpResponseStopPolling.status_code
+    if request.htmx and not sync_state(connection)["active"]:
+        # The sync the page waited for is over (seen by a poll, or already by the Refresh that
+        # queued it): the page reloads, or its table and count would show the rows from before.
+        response["HX-Refresh"] = "true"
+        if request.method == "GET":
+            response.status_code = HttpResponseStopPolling.status_code  # stops the polling
     return response
 
 

@@ -2,7 +2,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from unlinker.accounts.roles import BROWSE, MANAGE_CONNECTIONS, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for, connections_for
@@ -58,11 +58,13 @@ LISTS = {view.kind: view for view in (LinkedInvoiceList, LinkedPaymentList)}
 
 
 @permission_required(BROWSE, raise_exception=True)
+@require_GET
 def invoices(request):
     return _open_first_connection(request, LinkedInvoiceList)
 
 
 @permission_required(BROWSE, raise_exception=True)
+@require_GET
 def payments(request):
     return _open_first_connection(request, LinkedPaymentList)
 

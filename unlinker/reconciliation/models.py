@@ -44,6 +44,9 @@ class ReconciliationRun(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    # One run at a time per connection is queued or running (services.start_reconciliation).
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -66,6 +69,14 @@ class ReconciliationRun(models.Model):
 
     def __str__(self):
         return f"reconciliation {self.pk} of {self.connection}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    def kind_counts(self) -> list[tuple[str, str, int]]:
+        """(kind, label, how many) for every kind of finding, in the kinds' order."""
+        return [(kind, label, self.counts.get(kind, 0)) for kind, label in Finding.Kind.choices]
 
 
 class Finding(models.Model):
@@ -95,3 +106,7 @@ class Finding(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.invoice_number}"
+
+
+# What the clean-up from the report can remove in Xero; the other findings need a person.
+CLEANABLE = (Finding.Kind.ORPHAN, Finding.Kind.DUPLICATE)

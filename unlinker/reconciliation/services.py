@@ -45,7 +45,6 @@ COPY_FIELDS = [
     "updated_at",
     "seen_at",
 ]
-ACTIVE = (ReconciliationRun.State.QUEUED, ReconciliationRun.State.RUNNING)
 # The task's hard time limit: 50,000 invoices take some 550 reads, nine minutes at Xero's 60 a
 # minute. It stays well under the broker's visibility timeout (an hour), past which a task not
 # acknowledged yet would be delivered to a second worker.
@@ -94,7 +93,9 @@ def _open_run(connection, *, user, full: bool) -> tuple[ReconciliationRun, bool]
         # Locks the connection row (on PostgreSQL), so that two requests cannot both find no
         # active run and open one each.
         Connection.objects.select_for_update().filter(pk=connection.pk).first()
-        active = ReconciliationRun.objects.filter(connection=connection, state__in=ACTIVE).first()
+        active = ReconciliationRun.objects.filter(
+            connection=connection, state__in=ReconciliationRun.ACTIVE_STATES
+        ).first()
         stopped = (
             active is not None
             and active.state == ReconciliationRun.State.RUNNING
@@ -124,7 +125,7 @@ def _claim(run: ReconciliationRun) -> bool:
 
 def fail(run: ReconciliationRun, error: str) -> None:
     """Record why a queued or running run stopped (a finished one stays as it finished)."""
-    ReconciliationRun.objects.filter(pk=run.pk, state__in=ACTIVE).update(
+    ReconciliationRun.objects.filter(pk=run.pk, state__in=ReconciliationRun.ACTIVE_STATES).update(
         state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=error[:2000]
     )
 

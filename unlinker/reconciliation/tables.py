@@ -1,33 +1,35 @@
 import django_tables2 as tables
 
-from .models import Finding
+from unlinker.mirror.tables import SELECT_ATTRS, BadgeColumn, MoneyColumn
+
+from .models import CLEANABLE
+
+
+class CleanableCheckBoxColumn(tables.CheckBoxColumn):
+    """Only orphans and duplicates can be cleaned up in Xero: the other rows get no box."""
+
+    def render(self, value, bound_column, record):
+        if record.kind not in CLEANABLE:
+            return ""
+        return super().render(value, bound_column, record)
+
+
+def _by(field: str) -> tuple[str, str]:
+    # Many findings share a kind or a status: the id breaks ties, so that paging through a
+    # sorted report never shows a row twice or skips one.
+    return (field, "id")
 
 
 class FindingTable(tables.Table):
-    pk = tables.CheckBoxColumn(
-        accessor="pk", attrs={"th__input": {"data-toggle-all": "pk", "aria-label": "Select all"}}
-    )
-    kind = tables.Column(verbose_name="Finding")
-    invoice_number = tables.Column(verbose_name="Invoice")
-    xero_status = tables.TemplateColumn(
-        '<span class="badge {{ value }}">{{ value|default:"—" }}</span>', verbose_name="In Xero"
-    )
-    actionstep_total = tables.Column(
-        verbose_name="Actionstep total", attrs={"td": {"class": "num"}}
-    )
-    xero_total = tables.Column(verbose_name="Xero total", attrs={"td": {"class": "num"}})
-    detail = tables.Column(orderable=False)
+    pk = CleanableCheckBoxColumn(accessor="pk", attrs=SELECT_ATTRS)
+    kind = BadgeColumn("Finding", order_by=_by("kind"))
+    invoice_number = tables.Column("Invoice", order_by=_by("invoice_number"))
+    xero_status = BadgeColumn("In Xero", order_by=_by("xero_status"))
+    actionstep_total = MoneyColumn("Actionstep total", order_by=_by("actionstep_total"))
+    xero_total = MoneyColumn("Xero total", order_by=_by("xero_total"))
+    xero_invoice_id = tables.Column("Xero invoice", orderable=False)
+    detail = tables.Column("Detail", orderable=False)
 
     class Meta:
-        model = Finding
-        fields = (
-            "pk",
-            "kind",
-            "invoice_number",
-            "xero_status",
-            "actionstep_total",
-            "xero_total",
-            "detail",
-        )
         order_by = ("kind", "invoice_number")
         empty_text = "Nothing differs: Actionstep and Xero agree."

@@ -1,5 +1,6 @@
+import contextlib
+
 from celery import shared_task
-from django.utils import timezone
 
 from unlinker.connections.models import Connection
 from unlinker.integrations.errors import ApiError
@@ -8,19 +9,25 @@ from . import services
 from .models import ReconciliationRun
 
 
-@shared_task(name="reconciliation.reconcile", acks_late=True)
+@shared_task(
+    name="reconciliation.reconcile",
+    acks_late=True,
+    time_limit=services.TIME_LIMIT_SECONDS,
+    soft_time_limit=services.TIME_LIMIT_SECONDS - 60,
+)
 def reconcile(run_id: int) -> None:
     from unlinker.integrations.factory import xero_client_for
 
     run = ReconciliationRun.objects.select_related("connection").filter(pk=run_id).first()
-    if run is None or run.state in (ReconciliationRun.State.DONE, ReconciliationRun.State.FAILED):
+    if run is None:
         return
     try:
-        services.run_reconciliation(run, xero_client_for(run.connection))
-    except ApiError as exc:
-        ReconciliationRun.objects.filter(pk=run.pk).update(
-            state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=str(exc)
-        )
+        client = xero_client_for(run.connection)
+    except ApiError as exc:  # e.g. no longer paired with a Xero tenant
+        services.fail(run, str(exc))
+        return
+    with contextlib.suppress(ApiError):  # recorded on the run, which the page shows
+        services.run_reconciliation(run, client)
 
 
 @shared_task(name="reconciliation.reconcile_all")

@@ -1,15 +1,25 @@
+"""The reconciliation report of each connection, its progress, and the clean-up in Xero of what
+it found. Views check access, call a selector or a service, and render."""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
-from django_tables2 import RequestConfig
 
-from unlinker.accounts.roles import BROWSE
+from unlinker.accounts.roles import BROWSE, CLEANUP_XERO
 from unlinker.connections.selectors import connection_for, connections_for
+from unlinker.core.listviews import BulkAction, ObjectListView
+from unlinker.unlinking.services import NothingToQueue
 
 from . import selectors, services
-from .models import Finding, ReconciliationRun
+from .filters import FindingFilterSet
 from .tables import FindingTable
+
+CLEAN_UP = BulkAction("Clean up in Xero", "reconciliation:cleanup", CLEANUP_XERO, style="danger")
+# The confirm page lists every record up to this many per kind of change, then counts the rest.
+RECORDS_SHOWN = 500
 
 
 @permission_required(BROWSE, raise_exception=True)
@@ -21,31 +31,22 @@ def report(request):
     return redirect("reconciliation:connection_report", connection_id=first.pk)
 
 
-@permission_required(BROWSE, raise_exception=True)
-@require_GET
-def connection_report(request, connection_id):
-    connection = connection_for(request.user, connection_id)
-    finished = selectors.latest_finished_run(connection)
-    kind = request.GET.get("kind") or None
-    table = None
-    if finished:
-        table = FindingTable(selectors.findings_of(finished, kind))
-        RequestConfig(request, paginate={"per_page": 50}).configure(table)
-    run = selectors.latest_run(connection)
-    context = {
-        "title": "Reconciliation",
-        "connection": connection,
-        "connections": connections_for(request.user),
-        "run": run,
-        "active": _is_active(run),
-        "finished": finished,
-        "kinds": Finding.Kind.choices,
-        "kind": kind,
-        "table": table,
-    }
-    if request.htmx and not request.htmx.boosted:
-        return render(request, "reconciliation/report.html#findings", context)
-    return render(request, "reconciliation/report.html", context)
+class FindingList(ObjectListView):
+    """The findings of the connection's latest finished run."""
+
+    title = "Reconciliation"
+    template_name = "reconciliation/report.html"
+    table_class = FindingTable
+    filterset_class = FindingFilterSet
+    actions = (CLEAN_UP,)
+    export_name = "reconciliation-findings"
+
+    def get_queryset(self, request, connection):
+        # The page also shows the run in progress and the one the rows come from: kept on the
+        # view, of which Django makes one per request.
+        self.run = selectors.latest_run(connection)
+        self.finished = selectors.latest_finished_run(connection)
+        return selectors.findings_of(self.finished)
 
 
 @permission_required(BROWSE, raise_exception=True)
@@ -62,22 +63,85 @@ def progress(request, connection_id):
     return _progress(request, connection_for(request.user, connection_id))
 
 
-def _is_active(run) -> bool:
-    return run is not None and run.state in (
-        ReconciliationRun.State.QUEUED,
-        ReconciliationRun.State.RUNNING,
-    )
-
-
 def _progress(request, connection):
     run = selectors.latest_run(connection)
-    active = _is_active(run)
     response = render(
-        request,
-        "reconciliation/_progress.html",
-        {"connection": connection, "run": run, "active": active},
+        request, "reconciliation/_progress.html", {"connection": connection, "run": run}
     )
-    if request.method == "GET" and not active:
+    if request.method == "GET" and not (run and run.is_active):
         response.status_code = HttpResponseStopPolling.status_code
         response["HX-Refresh"] = "true"  # the findings of the finished run replace the old ones
     return response
+
+
+@require_POST
+@permission_required(CLEANUP_XERO, raise_exception=True)
+def cleanup(request, connection_id):
+    """The confirm page of a clean-up: exactly what would be deleted or voided in Xero, and what
+    would be left to a person. With `confirm` and the fingerprint of the clean-up shown
+    (`plan_digest`), queue it as a batch and go to the batch's page."""
+    connection = connection_for(request.user, connection_id)
+    selection = selectors.FindingSelection.from_request(request)
+    try:
+        chosen = selectors.cleanup_for(connection, selection)
+    except selectors.InvalidSelection as exc:
+        return _cannot_clean_up(request, connection, str(exc))
+    plan = chosen.plan()
+    digest = selectors.cleanup_digest(plan)
+
+    notice = ""
+    if request.POST.get("confirm") == "1":
+        if request.POST.get("plan_digest") == digest:
+            try:
+                batch = services.queue_cleanup(
+                    connection=connection,
+                    user=request.user,
+                    selection=selection.to_dict(chosen.run),
+                    plan=plan,
+                )
+            except NothingToQueue as exc:
+                return _cannot_clean_up(request, connection, str(exc))
+            messages.success(request, f"Batch {batch.pk} is queued: {batch.summary}.")
+            return redirect("unlinking:batch", pk=batch.pk)
+        notice = (
+            "The clean-up changed since it was shown (the report ran again, or the lists were "
+            "refreshed). Nothing was queued: check it again below."
+        )
+
+    action = reverse("reconciliation:cleanup", args=[connection.pk])
+    if selection.filter_query:
+        action = f"{action}?{selection.filter_query}"  # FindingSelection.from_request reads it
+    changes = [
+        {
+            "label": change.label,
+            "count": len(change.steps),
+            "total": change.total,
+            "shown": [step.target_label for step in change.steps[:RECORDS_SHOWN]],
+            "more": max(0, len(change.steps) - RECORDS_SHOWN),
+        }
+        for change in plan.xero_changes()
+    ]
+    context = {
+        "title": "Clean up in Xero",
+        "connection": connection,
+        "selection": selection,
+        "action": action,
+        "run": chosen.run,
+        "orphans": len(chosen.orphans),
+        "duplicates": len(chosen.duplicates),
+        "changes": changes,
+        "stays": plan.stays_in_xero[:RECORDS_SHOWN],
+        "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
+        "stays_count": len(plan.stays_in_xero),
+        "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
+        "left_out": chosen.left_out,
+        "runnable": plan.runnable_count,
+        "digest": digest,
+        "notice": notice,
+    }
+    return render(request, "reconciliation/cleanup.html", context)
+
+
+def _cannot_clean_up(request, connection, message: str):
+    context = {"title": "Nothing to clean up", "connection": connection, "message": message}
+    return render(request, "reconciliation/cleanup_invalid.html", context, status=400)

@@ -288,7 +288,10 @@ MIRROR_EFFECTS = {
 def record_in_mirror(step: UnlinkStep, outcome) -> None:
     """Keep the lists truthful without waiting for the next sync."""
     if step.kind in (StepKind.XERO_VOID_INVOICE, StepKind.XERO_DELETE_INVOICE):
-        LinkedInvoice.objects.filter(pk=step.invoice_id).update(xero_status=outcome.xero_status)
+        linked_copy = step.invoice.xero_invoice_id.lower() if step.invoice else ""
+        # A duplicate's clean-up names the duplicate's Xero id: the linked copy is unchanged.
+        if not step.xero_id or step.xero_id.lower() == linked_copy:
+            LinkedInvoice.objects.filter(pk=step.invoice_id).update(xero_status=outcome.xero_status)
         return
     model, field, changes = MIRROR_EFFECTS[step.kind]
     target = getattr(step, field)

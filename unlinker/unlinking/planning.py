@@ -16,8 +16,13 @@ Steps of different invoices never depend on each other, so one failure blocks on
 A step that cannot or need not run is planned as skipped with its reason. Nothing depends on such
 a step: one whose work is already done upstream satisfies its dependents, and one that is blocked
 skips its dependents at planning time. So a dependency always points at a step that will run.
+
+`plan_xero_cleanup` plans, with the same rules, the removal of duplicates in Xero: invoices that
+carry an Actionstep invoice's number beside the copy its link points at (the reconciliation
+report finds them). Nothing is planned in Actionstep for them.
 """
 
+import copy
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -285,6 +290,68 @@ def plan_unlink(
     return builder.finish()
 
 
+# Why a duplicate's step is skipped. Shown to the user as is.
+PAYMENT_STILL_LINKED = "still linked in Actionstep: unlink it first"
+UNKNOWN_XERO_PAYMENTS = (
+    "{count} payment(s) on it in Xero are not in the linked lists: delete them in Xero by hand"
+)
+
+
+@dataclass(frozen=True)
+class XeroDuplicate:
+    """A live Xero invoice with the number of an Actionstep invoice whose link points at another
+    copy: left behind when the invoice was unlinked and approved again. As the reconciliation
+    last read it."""
+
+    invoice: LinkedInvoice  # the Actionstep invoice it duplicates
+    xero_invoice_id: str
+    status: str
+    total: Decimal
+    payment_ids: tuple[str, ...] = ()  # its payments still live in Xero
+
+    @property
+    def label(self) -> str:
+        contact = f" · {self.invoice.contact_name}" if self.invoice.contact_name else ""
+        return f"Duplicate {self.invoice.invoice_number} in Xero{contact} · {self.total:,.2f}"
+
+    def as_target(self) -> LinkedInvoice:
+        """The invoice's row as the target of this copy's steps, carrying the copy's Xero id,
+        status and total: a step takes its Xero id from its target (services.create_batch),
+        and belongs to the Actionstep invoice the copy duplicates."""
+        target = copy.copy(self.invoice)
+        target.xero_invoice_id = self.xero_invoice_id
+        target.xero_status = self.status
+        target.xero_total = self.total
+        return target
+
+
+def plan_xero_cleanup(
+    duplicates: Iterable[XeroDuplicate],
+    payments: Iterable[LinkedPayment] = (),
+    *,
+    plan: Plan | None = None,
+) -> Plan:
+    """The steps that remove `duplicates` from Xero: each payment on a duplicate is deleted
+    first (the linked lists must know it: `payments` are looked up by their Xero id), then the
+    duplicate is deleted when DRAFT or SUBMITTED, voided otherwise, and never while a payment
+    stays on it. A payment still linked in Actionstep, or part of a batch payment, is left to a
+    person, and so is then its duplicate.
+
+    The steps are appended to `plan` when one is given (plan_unlink's clean-up of orphans, so
+    that one batch does both), else to a new plan with the Xero clean-up chosen.
+    """
+    plan = plan if plan is not None else Plan(options=PlanOptions(xero_cleanup=True))
+    if not plan.options.xero_cleanup:
+        raise InvalidOptions("a plan that deletes or voids in Xero needs xero_cleanup")
+    duplicates = list(duplicates)
+    by_xero_id = {p.xero_payment_id.lower(): p for p in payments if p.xero_payment_id}
+    plan.selected_invoices += len(duplicates)
+    builder = _Builder(plan, selected_payment_ids=set())
+    for duplicate in duplicates:
+        builder.duplicate_group(duplicate, by_xero_id)
+    return builder.finish()
+
+
 @dataclass(frozen=True)
 class _Outcome:
     """Where a step leaves the steps that must come after it: after `position` (it will run),
@@ -348,6 +415,43 @@ class _Builder:
             self.remove_payment(group, payment, unlink)
         if self.options.xero_cleanup:
             self.xero_delete_payment(group, payment, unlink)
+
+    def duplicate_group(self, duplicate: XeroDuplicate, payments: dict[str, LinkedPayment]):
+        target = duplicate.as_target()
+        group = PlanGroup(invoice=target)
+        self.plan.groups.append(group)
+        known = [payments[i.lower()] for i in duplicate.payment_ids if i.lower() in payments]
+        self.covered += known
+
+        deletes = [self.xero_delete_duplicate_payment(group, p) for p in known]
+        deleted = target.xero_status in XERO_DELETED_INVOICE_STATUSES
+        kind = StepKind.XERO_DELETE_INVOICE if deleted else StepKind.XERO_VOID_INVOICE
+        reason = _gone_from_xero_reason(target)
+        if not reason and len(known) < len(duplicate.payment_ids):
+            unknown = len(duplicate.payment_ids) - len(known)
+            reason = UNKNOWN_XERO_PAYMENTS.format(count=unknown)
+        if not reason:
+            reason = next((o.blocked for o in deletes if o.blocked), "")
+        # Not marked xero_removes: that bookkeeping knows records by primary key, and the
+        # target's is its invoice's, which the orphan's own copy or another duplicate may share.
+        self.add(group, kind, target, reason=reason, after=deletes)
+        group.steps[-1].target_label = duplicate.label
+        if reason and _live_in_xero(target):
+            self.plan.stays_in_xero.append(XeroLeftover(target, duplicate.label, reason))
+
+    def xero_delete_duplicate_payment(self, group: PlanGroup, payment: LinkedPayment) -> _Outcome:
+        """Nothing is unlinked for a duplicate: a payment whose link is live stays."""
+        if payment.link_status == LinkStatus.LINKED and not _gone_from_xero_reason(payment):
+            left = PAYMENT_LEFT_IN_XERO.format(payment=_label(payment), reason=PAYMENT_STILL_LINKED)
+            return self.add(
+                group,
+                StepKind.XERO_DELETE_PAYMENT,
+                payment,
+                reason=PAYMENT_STILL_LINKED,
+                outcome=_Outcome(blocked=left),
+                xero_removes=True,
+            )
+        return self.xero_delete_payment(group, payment, _DONE_ALREADY)
 
     # --- steps ----------------------------------------------------------------------------
 

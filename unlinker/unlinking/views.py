@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, QUEUE_UNLINK
@@ -134,6 +134,7 @@ def _cannot_plan(request, message: str):
 
 
 @permission_required(BROWSE, raise_exception=True)
+@require_GET
 def history(request):
     table = BatchTable(selectors.with_step_counts(selectors.batches_for(request.user)))
     if sort := request.GET.getlist(table.order_by_field):
@@ -146,6 +147,7 @@ def history(request):
 
 
 @permission_required(BROWSE, raise_exception=True)
+@require_GET
 def batch_page(request, pk):
     batch = selectors.batch_for(request.user, pk)
     filterset = StepFilterSet(request.GET, queryset=selectors.steps_of(batch))
@@ -179,7 +181,9 @@ def retry(request, pk):
     batch = selectors.batch_for(request.user, pk)
     step_ids = None
     if "step" in request.POST:
-        step_ids = [int(v) for v in request.POST.getlist("step") if v.isdecimal()]
+        # A step id is a bigint: 19 digits at most. Longer values name no step, and int()
+        # refuses strings of more than 4,300 digits (ValueError: a 500).
+        step_ids = [int(v) for v in request.POST.getlist("step") if v.isdecimal() and len(v) <= 19]
     count = services.retry_failed_steps(batch=batch, user=request.user, step_ids=step_ids)
     if count:
         messages.success(request, f"{count} step(s) queued again.")

@@ -1,0 +1,264 @@
+"""Every URL of the project, read from the URL resolver, and what each one requires.
+
+`routes()` walks the resolver, so a new page is found without anyone listing it here: the
+anonymous and CSRF tests then cover it at once, and `test_every_route_is_declared` fails until
+ENDPOINTS says which methods it answers, which permission it needs and which fields it reads (the
+role matrix and the hostile-input tests run from that declaration).
+"""
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from unlinker.accounts import roles
+from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, MANAGE_CONNECTIONS, QUEUE_UNLINK
+from unlinker.mirror.filters import LinkedInvoiceFilterSet
+from unlinker.reconciliation.filters import FindingFilterSet
+from unlinker.reconciliation.models import Finding
+
+from .scene import ROLES, Scene
+
+EXCLUDED_PREFIXES = ("admin/", "static/")
+PUBLIC = "public"  # no login needed
+SIGNED_IN = "signed in"  # any signed-in user, whatever their role
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # namespaced: "mirror:unlink"
+    route: str  # the full pattern: "linked/<int:connection_id>/unlink/"
+
+    def dummy_path(self) -> str:
+        """The path with every parameter set to 1: enough where access is refused before the
+        view runs."""
+        return "/" + re.sub(r"<(?:\w+:)?\w+>", "1", self.route)
+
+
+def routes() -> list[Route]:
+    return sorted(_walk(get_resolver(), "", ""), key=lambda r: r.name)
+
+
+def _walk(resolver: URLResolver, prefix: str, namespace: str) -> Iterator[Route]:
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if route.startswith(EXCLUDED_PREFIXES):
+            continue
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry, route, inner)
+        elif isinstance(entry, URLPattern):
+            assert entry.name, f"the route {route!r} has no name: give it one"
+            yield Route(f"{namespace}{entry.name}", route)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    methods: tuple[str, ...]  # the methods it answers; any other gets 405
+    permission: str  # PUBLIC, SIGNED_IN or a permission of unlinker.accounts.roles
+    target: str | None = None  # what the URL's id names: "connection" or "batch"
+    fields: tuple[str, ...] = ()  # the query parameters and form fields it reads
+    # A valid request's fields, for the role matrix and the CSRF control.
+    example: Callable[[Scene], dict] = field(default=lambda scene: {})
+    # A POST that acts whatever its fields once its target is reachable (disconnect, cancel):
+    # the hostile-input test aims it only at targets the user may not reach.
+    acts_on_target: bool = False
+    redirects_away: bool = False  # to an OAuth provider's authorize page
+
+    @property
+    def method(self) -> str:
+        """The method of its main use: POST for actions, GET for pages."""
+        return "POST" if "POST" in self.methods and "GET" not in self.methods else "GET"
+
+    def target_id(self, scene: Scene) -> int | None:
+        return {
+            None: None,
+            "connection": scene.connection.pk,
+            "batch": scene.batch.pk,
+        }[self.target]
+
+    def url(self, target_id: int | None = None) -> str:
+        return reverse(self.name, args=[] if target_id is None else [target_id])
+
+    def allows(self, role: str | None) -> bool:
+        if self.permission in (PUBLIC, SIGNED_IN):
+            return True
+        return role is not None and self.permission in roles.ROLES[role]
+
+
+# --- The fields each page reads ------------------------------------------------------------
+FILTER = tuple(LinkedInvoiceFilterSet.base_filters)  # the payments' are a subset
+FINDING_FILTER = tuple(FindingFilterSet.base_filters)
+TABLE = ("sort", "page", "per_page", "_export")
+LIST = FILTER + TABLE
+SELECTION = ("kind", "pk", "_all")
+PLAN_OPTIONS = ("remove_payments", "after", "xero_cleanup", "plan_digest", "confirm")
+OAUTH_CALLBACK = ("code", "state", "error", "error_description", "scope", "iss")
+
+
+def _first_invoice(scene: Scene) -> dict:
+    return {"kind": "invoices", "pk": [str(scene.firm.invoices[0].pk)]}
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in [
+        # core and accounts
+        Endpoint("home", ("GET",), SIGNED_IN),
+        Endpoint("healthz", ("GET",), PUBLIC),
+        # Django's LoginView is a FormView, which treats PUT as POST.
+        Endpoint("login", ("GET", "POST", "PUT"), PUBLIC, fields=("username", "password", "next")),
+        Endpoint("logout", ("POST",), SIGNED_IN, fields=("next",)),
+        # connections: admins only
+        Endpoint("connections:list", ("GET",), MANAGE_CONNECTIONS),
+        Endpoint(
+            "connections:actionstep_start", ("POST",), MANAGE_CONNECTIONS, redirects_away=True
+        ),
+        Endpoint(
+            "connections:actionstep_callback", ("GET",), MANAGE_CONNECTIONS, fields=OAUTH_CALLBACK
+        ),
+        Endpoint(
+            "connections:xero_start",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            redirects_away=True,
+        ),
+        Endpoint("connections:xero_callback", ("GET",), MANAGE_CONNECTIONS, fields=OAUTH_CALLBACK),
+        Endpoint(
+            "connections:xero_tenant",
+            ("GET", "POST"),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("tenant_id",),
+        ),
+        Endpoint(
+            "connections:disconnect",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            acts_on_target=True,
+        ),
+        # the linked lists
+        Endpoint("mirror:invoices", ("GET",), BROWSE, fields=LIST),
+        Endpoint("mirror:payments", ("GET",), BROWSE, fields=LIST),
+        Endpoint("mirror:invoice_list", ("GET",), BROWSE, target="connection", fields=LIST),
+        Endpoint("mirror:payment_list", ("GET",), BROWSE, target="connection", fields=LIST),
+        Endpoint(
+            "mirror:unlink",
+            ("POST",),
+            QUEUE_UNLINK,
+            target="connection",
+            # The bulk form posts to it with the list's query string: filter, sort and paging.
+            fields=SELECTION + LIST + PLAN_OPTIONS,
+            example=_first_invoice,
+        ),
+        Endpoint("sync:start", ("POST",), BROWSE, target="connection", fields=("full",)),
+        Endpoint("sync:panel", ("GET",), BROWSE, target="connection"),
+        # unlinking
+        Endpoint("unlinking:history", ("GET",), BROWSE, fields=("sort", "page")),
+        Endpoint(
+            "unlinking:plan",
+            ("POST",),
+            QUEUE_UNLINK,
+            fields=("connection", *SELECTION, *FILTER, *PLAN_OPTIONS),
+            example=lambda scene: {"connection": str(scene.connection.pk), **_first_invoice(scene)},
+        ),
+        Endpoint(
+            "unlinking:batch", ("GET",), BROWSE, target="batch", fields=("state", "page", "_export")
+        ),
+        # Without `step` it retries every failed step (test_hostile_requests tests `step` alone).
+        Endpoint(
+            "unlinking:retry",
+            ("POST",),
+            QUEUE_UNLINK,
+            target="batch",
+            fields=("step",),
+            acts_on_target=True,
+        ),
+        Endpoint("unlinking:cancel", ("POST",), QUEUE_UNLINK, target="batch", acts_on_target=True),
+        # reconciliation
+        Endpoint("reconciliation:report", ("GET",), BROWSE),
+        Endpoint(
+            "reconciliation:connection_report",
+            ("GET",),
+            BROWSE,
+            target="connection",
+            fields=FINDING_FILTER + TABLE,
+        ),
+        Endpoint("reconciliation:run", ("POST",), BROWSE, target="connection"),
+        Endpoint("reconciliation:progress", ("GET",), BROWSE, target="connection"),
+        Endpoint(
+            "reconciliation:cleanup",
+            ("POST",),
+            CLEANUP_XERO,
+            target="connection",
+            fields=("pk", "_all", "plan_digest", "confirm", *FINDING_FILTER, *TABLE),
+            example=lambda scene: {
+                "pk": [str(f.pk) for f in Finding.objects.filter(run__connection=scene.connection)]
+            },
+        ),
+    ]
+}
+ALL_FIELDS = tuple(sorted({name for e in ENDPOINTS.values() for name in e.fields}))
+
+
+def weakest_allowed_role(endpoint: Endpoint) -> str | None:
+    """The least privileged user who may use the endpoint ("anonymous" for public ones): what
+    an attacker would have."""
+    if endpoint.permission == PUBLIC:
+        return "anonymous"
+    return next(role for role in ROLES if endpoint.allows(role))
+
+
+# --- What a request may change, and where it may send the browser --------------------------
+# The project's data and its users (not the sessions: every sign-in writes one).
+WATCHED_APPS = {"auth", "accounts", "core", "connections", "mirror", "unlinking", "reconciliation"}
+
+
+@cache
+def watched_tables() -> list[str]:
+    return sorted(
+        model._meta.db_table
+        for model in apps.get_models(include_auto_created=True)
+        if model._meta.app_label in WATCHED_APPS
+        and model._meta.managed
+        and model._meta.label != "auth.Permission"  # made by migrations, never by a request
+    )
+
+
+def database_state() -> dict[str, list[tuple]]:
+    """Every row of every watched table (the scenes are small): a change to any value shows.
+    Raw SQL: it runs twice per hypothesis example."""
+    state = {}
+    with connection.cursor() as cursor:
+        for table in watched_tables():
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"SELECT * FROM {quoted} ORDER BY 1")  # noqa: S608 (our own names)
+            state[table] = cursor.fetchall()
+    return state
+
+
+def changed_tables(before: dict, after: dict) -> list[str]:
+    return [label for label in before if before[label] != after[label]]
+
+
+def is_local(location: str) -> bool:
+    """A redirect that stays on this site (no open redirect)."""
+    parts = urlsplit(location)
+    return (
+        parts.scheme in ("", "http", "https")
+        and parts.netloc in ("", "testserver")
+        and not location.startswith(("//", "/\\", "\\"))
+    )
+
+
+def is_oauth_provider(location: str) -> bool:
+    return location.startswith((settings.ACTIONSTEP_AUTHORIZE_URL, settings.XERO_AUTHORIZE_URL))
