@@ -137,8 +137,10 @@ def _cannot_plan(request, message: str):
 @require_GET
 def history(request):
     table = BatchTable(selectors.with_step_counts(selectors.batches_for(request.user)))
-    if sort := request.GET.getlist(table.order_by_field):
-        table.order_by = sort  # django-tables2 drops unknown and unsortable columns
+    # Only the table's own columns: django-tables2 would read anything else as a field path.
+    sort = request.GET.getlist(table.order_by_field)
+    if sort := [alias for alias in sort if alias.removeprefix("-") in table.columns]:
+        table.order_by = sort
     _paginate(request, table, BATCHES_PER_PAGE)
     context = {"title": "Task history", "table": table}
     if _wants_results(request):  # sorting or paging
