@@ -1,4 +1,5 @@
 import django_tables2 as tables
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 SELECT_ATTRS = {
@@ -29,6 +30,17 @@ class MoneyColumn(NumberColumn):
         return value  # the CSV keeps the plain decimal, which spreadsheets read as a number
 
 
+class DateColumn(tables.Column):
+    """A date in the site's short format. django-tables2's own DateColumn renders a template
+    for every cell, which costs more than the rest of the row together."""
+
+    def render(self, value):
+        return date_format(value, "SHORT_DATE_FORMAT")
+
+    def value(self, value):
+        return value
+
+
 class BadgeColumn(tables.Column):
     """A choice field shown as a badge. django-tables2 hands `render` the choice's label; the
     stored value becomes the badge's CSS class (see app.css)."""
@@ -45,7 +57,7 @@ class LinkedInvoiceTable(tables.Table):
     pk = tables.CheckBoxColumn(accessor="pk", attrs=SELECT_ATTRS)
     invoice_number = tables.Column("Number", order_by=_by("invoice_number"))
     xero_invoice_number = tables.Column("Xero number", order_by=_by("xero_invoice_number"))
-    invoice_date = tables.DateColumn(verbose_name="Date", order_by=_by("invoice_date"))
+    invoice_date = DateColumn("Date", order_by=_by("invoice_date"))
     matter_name = tables.Column("Matter", order_by=_by("matter_name"))
     contact_name = tables.Column("Contact", order_by=_by("contact_name"))
     total = MoneyColumn("Total", order_by=_by("total"))
@@ -61,7 +73,7 @@ class LinkedInvoiceTable(tables.Table):
 class LinkedPaymentTable(tables.Table):
     pk = tables.CheckBoxColumn(accessor="pk", attrs=SELECT_ATTRS)
     reference = tables.Column("Reference", order_by=_by("reference"))
-    payment_date = tables.DateColumn(verbose_name="Date", order_by=_by("payment_date"))
+    payment_date = DateColumn("Date", order_by=_by("payment_date"))
     invoice_number = tables.Column("Invoice", order_by=_by("invoice_number"))
     matter_name = tables.Column("Matter", order_by=_by("matter_name"))
     contact_name = tables.Column("Contact", order_by=_by("contact_name"))
