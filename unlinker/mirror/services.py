@@ -50,6 +50,7 @@ INVOICE_FIELDS = [
     "synced_at",
 ]
 PAYMENT_FIELDS = [
+    "invoice",
     "link_id",
     "link_status",
     "actionstep_status",
@@ -168,6 +169,29 @@ def _read_ahead(client, pages: Iterator[Page]) -> Iterator[Page]:
             reader.submit(db_connections.close_all).result()
 
 
+def _attach_invoices(connection_id: int, rows: list[LinkedPayment]) -> None:
+    """Point each payment at its mirrored invoice, one query per page (invoices sync first)."""
+    pks = dict(
+        LinkedInvoice.objects.filter(
+            connection_id=connection_id, actionstep_id__in={r.invoice_actionstep_id for r in rows}
+        ).values_list("actionstep_id", "pk")
+    )
+    for row in rows:
+        row.invoice_id = pks.get(row.invoice_actionstep_id)
+
+
+def _analyze(*models) -> None:
+    """After a bulk load PostgreSQL's statistics are stale, and it may plan the correlated
+    updates below as a table scan per row; refreshing them takes a moment."""
+    if db_connections["default"].vendor != "postgresql":
+        return
+    with db_connections["default"].cursor() as cursor:
+        for model in models:
+            cursor.execute(
+                f"ANALYZE {db_connections['default'].ops.quote_name(model._meta.db_table)}"
+            )
+
+
 def _upsert(model, rows: list, fields: list[str]) -> None:
     upsert(model, rows, unique_fields=["connection", "actionstep_id"], update_fields=fields)
 
@@ -249,6 +273,7 @@ def run_sync(run: SyncRun, client) -> SyncRun:
     newest = _since(run, res.XERO_PAYMENT_LINKS)
     for page in _read_ahead(client, client.iter_payment_links(modified_after=newest)):
         rows = payment_rows(cid, page, timezone.now())
+        _attach_invoices(cid, rows)
         _upsert(LinkedPayment, rows, PAYMENT_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
         _record_page(run, page, len(rows))
@@ -262,6 +287,8 @@ def run_sync(run: SyncRun, client) -> SyncRun:
         cursors[res.BILLS] = cursors[res.XERO_INVOICE_LINKS]
         cursors[res.BILL_PAYMENTS] = cursors[res.XERO_PAYMENT_LINKS]
 
+    if run.full:
+        _analyze(LinkedInvoice, LinkedPayment)
     attach_payments_to_invoices(cid)
     recount_linked_payments(cid)
     vanished = mark_vanished(cid, started) if run.full else 0
