@@ -10,7 +10,7 @@ import redis
 
 from tests.conftest import REDIS_URL
 from unlinker.integrations.errors import Throttled
-from unlinker.integrations.throttle import Throttle, _RedisSemaphore, per_minute
+from unlinker.integrations.throttle import Throttle, _RedisSemaphore, _RedisWindow
 
 SCALE = 60  # a minute lasts one second
 
@@ -53,19 +53,16 @@ def run_calls(gate, calls, threads, hold=0.0):
     return sorted(spans)
 
 
-def test_the_time_scale_compresses_the_window_and_one_call_is_held_back():
-    assert (per_minute(60, 1).amount, per_minute(60, 1).get_expiry()) == (59, 60)
-    assert (per_minute(60, 60).amount, per_minute(60, 60).get_expiry()) == (59, 1)
-    assert (per_minute(60, 120).amount, per_minute(60, 120).get_expiry()) == (119, 1)
-    seven = per_minute(60, 7)  # 7 calls a second, in whole-second windows
-    assert seven.amount / seven.get_expiry() < 7
-    assert per_minute(1, 1).amount == 1
+def test_the_time_scale_compresses_the_minute():
+    assert Throttle(f"test:{uuid.uuid4().hex}", 60, scale=1, redis_url="").minute == 60
+    assert Throttle(f"test:{uuid.uuid4().hex}", 60, scale=60, redis_url="").minute == 1
+    assert Throttle(f"test:{uuid.uuid4().hex}", 60, scale=7, redis_url="").minute == 60 / 7
 
 
 def test_the_time_scale_comes_from_settings(settings):
     settings.API_TIME_SCALE = 60
     gate = Throttle(f"test:{uuid.uuid4().hex}", 60, redis_url="")
-    assert gate.rate.get_expiry() == 1
+    assert gate.minute == 1
     assert gate.max_wait == settings.API_THROTTLE_MAX_WAIT_SECONDS / 60
 
 
@@ -78,6 +75,23 @@ def test_a_burst_stays_under_the_per_minute_limit(backend):
     assert max(sum(1 for s in starts if first <= s < first + 0.95) for first in starts) <= 10
     # and the throttle waited rather than refusing: 25 calls at 10 a "minute" span 2 of them
     assert starts[-1] - starts[0] >= 1.9
+
+
+def test_a_call_holds_its_place_until_a_minute_after_its_answer(backend):
+    """The API counts a call when it arrives, which can be later than when it was sent: the
+    place is given back a (scaled) minute after the answer, not after the sending."""
+    gate = throttle(backend, per_min=2, max_wait=5)
+    spans = run_calls(gate, calls=3, threads=3, hold=0.3)
+    (first_start, first_end), _second, (third_start, _) = spans
+    assert third_start >= first_end + 1.0
+    assert third_start - first_start >= 1.3
+
+
+def test_while_every_place_is_in_flight_the_next_call_waits(backend):
+    gate = throttle(backend, per_min=1, max_wait=5)
+    spans = run_calls(gate, calls=2, threads=2, hold=0.2)
+    (_, first_end), (second_start, _) = spans
+    assert second_start >= first_end + 1.0
 
 
 def test_a_burst_stays_under_the_concurrency_limit(backend):
@@ -134,6 +148,21 @@ def test_a_killed_process_does_not_keep_its_concurrency_slot():
         pass
     with semaphore.hold(name, deadline=time.monotonic() + 1):  # once the lease ran out
         pass
+
+
+@pytest.mark.redis
+def test_a_killed_process_does_not_keep_its_place_in_the_minute():
+    client = redis.Redis.from_url(REDIS_URL)
+    window = _RedisWindow(client, calls=1, seconds=1.0, lease=0.3)
+    name = f"test:{uuid.uuid4().hex}"
+    held = window.hold(name, deadline=time.monotonic() + 1)
+    held.__enter__()  # and never left, as by a process that was killed
+    with pytest.raises(Throttled), window.hold(name, deadline=time.monotonic() + 0.1):
+        pass
+    started = time.monotonic()
+    with window.hold(name, deadline=time.monotonic() + 2):  # once the lease ran out
+        pass
+    assert time.monotonic() - started < 0.5
 
 
 def test_without_redis_the_throttle_counts_in_process():

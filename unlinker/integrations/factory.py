@@ -10,14 +10,14 @@ from .xero import XeroClient
 
 
 def _tokens(connection: Connection, provider: str) -> CredentialTokenSource:
-    credential_id = (
+    credential = (
         OAuthCredential.objects.filter(connection=connection, provider=provider)
-        .values_list("pk", flat=True)
+        .order_by("pk")
         .first()
     )
-    if credential_id is None:
+    if credential is None:
         raise AuthExpired(f"{connection} is not connected to {provider}", api=provider)
-    return CredentialTokenSource(credential_id)
+    return CredentialTokenSource.loaded(credential)
 
 
 def xero_tokens_for(connection: Connection) -> CredentialTokenSource:

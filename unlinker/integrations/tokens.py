@@ -90,6 +90,13 @@ class CredentialTokenSource:
         self._token = ""
         self._expires_at: datetime | None = None
 
+    @classmethod
+    def loaded(cls, credential: OAuthCredential) -> "CredentialTokenSource":
+        """A source starting from a row already read (saves reading it again)."""
+        source = cls(credential.pk)
+        source._remember(credential)
+        return source
+
     def __repr__(self):
         return f"<CredentialTokenSource credential={self.credential_id}>"
 

@@ -10,6 +10,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import transaction
@@ -80,19 +81,50 @@ class Clients:
     xero: object
 
 
-def clients_for(connection) -> Clients:
-    from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+class _ConnectionClients:
+    """A connection's clients, each built (its credential read) only if the step uses it."""
 
-    return Clients(actionstep=actionstep_client_for(connection), xero=xero_client_for(connection))
+    def __init__(self, connection):
+        self.connection = connection
+
+    @cached_property
+    def actionstep(self):
+        from unlinker.integrations.factory import actionstep_client_for
+
+        return actionstep_client_for(self.connection)
+
+    @cached_property
+    def xero(self):
+        from unlinker.integrations.factory import xero_client_for
+
+        return xero_client_for(self.connection)
+
+
+def clients_for(connection) -> _ConnectionClients:
+    return _ConnectionClients(connection)
+
+
+def _dependencies():
+    return UnlinkStep.depends_on.through.objects.filter(from_unlinkstep=OuterRef("pk"))
 
 
 def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
     """Take the step for this task, or return None when it is not this task's to run."""
     now = timezone.now()
+    waiting = [StepState.PENDING, StepState.RUNNING]
     with transaction.atomic():
         step = (
             UnlinkStep.objects.select_for_update(of=("self",))
             .select_related("batch", "batch__connection", "invoice", "payment")
+            .annotate(
+                dependency_unsuccessful=Exists(
+                    _dependencies().exclude(to_unlinkstep__state__in=[*waiting, StepState.DONE])
+                ),
+                dependency_waiting=Exists(_dependencies().filter(to_unlinkstep__state__in=waiting)),
+                has_dependents=Exists(
+                    UnlinkStep.depends_on.through.objects.filter(to_unlinkstep=OuterRef("pk"))
+                ),
+            )
             .filter(pk=step_id)
             .first()
         )
@@ -108,13 +140,10 @@ def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
         batch = step.batch
         if batch.paused_until and batch.paused_until > now:
             return None  # the sweep resumes it when the pause ends
-        blockers = list(
-            step.depends_on.exclude(state=StepState.DONE).values_list("state", flat=True)
-        )
-        if any(state not in (StepState.PENDING, StepState.RUNNING) for state in blockers):
+        if step.dependency_unsuccessful:
             _skip(step, "not run: a step it depends on did not succeed")
             return None
-        if blockers:
+        if step.dependency_waiting:
             return None  # queued again by the last dependency to finish
         step.state = StepState.RUNNING
         step.claimed_by = task_id or ""
@@ -152,7 +181,7 @@ def execute_step(step_id: int, task_id: str = "", clients: Clients | None = None
             _record_failure(member, result)
         else:
             _done(member, result)
-    settle_batch_state(step.batch_id)
+    finish_batch_if_settled(step.batch_id)
 
 
 def _claim_companions(step: UnlinkStep, task_id: str) -> list[UnlinkStep]:
@@ -265,9 +294,10 @@ def _done(step: UnlinkStep, outcome) -> None:
             claimed_by="",
         )
         record_in_mirror(step, outcome)
-    # After commit, so that the last of several dependencies to finish sees all of them done.
-    waiting = list(ready_steps(step.batch_id).filter(depends_on=step).values_list("pk", flat=True))
-    _queue(waiting)
+    if getattr(step, "has_dependents", True):  # annotated by _claim
+        # After commit, so that the last of several dependencies to finish sees all of them done.
+        waiting = ready_steps(step.batch_id).filter(depends_on=step).values_list("pk", flat=True)
+        _queue(list(waiting))
 
 
 MIRROR_EFFECTS = {
@@ -302,24 +332,29 @@ def record_in_mirror(step: UnlinkStep, outcome) -> None:
         recount_linked_payments(step.batch.connection_id, [step.payment.invoice_id])
 
 
+def _unfinished_steps():
+    return UnlinkStep.objects.filter(batch_id=OuterRef("pk")).exclude(state__in=FINISHED_STATES)
+
+
+def finish_batch_if_settled(batch_id: int) -> None:
+    """One statement: the batch is finished once none of its steps is pending or running."""
+    UnlinkBatch.objects.filter(pk=batch_id).exclude(state=UnlinkBatch.State.FINISHED).exclude(
+        Exists(_unfinished_steps())
+    ).update(
+        state=UnlinkBatch.State.FINISHED,
+        finished_at=timezone.now(),
+        paused_until=None,
+        pause_reason="",
+    )
+
+
 def settle_batch_state(batch_id: int) -> None:
     """A batch is finished exactly when none of its steps is pending or running: finishing or
     cancelling the last waiting steps finishes it, retrying a finished batch's steps re-opens it."""
-    unfinished = (
-        UnlinkStep.objects.filter(batch_id=batch_id).exclude(state__in=FINISHED_STATES).exists()
-    )
-    batches = UnlinkBatch.objects.filter(pk=batch_id)
-    if unfinished:
-        batches.filter(state=UnlinkBatch.State.FINISHED).update(
-            state=UnlinkBatch.State.QUEUED, finished_at=None
-        )
-    else:
-        batches.exclude(state=UnlinkBatch.State.FINISHED).update(
-            state=UnlinkBatch.State.FINISHED,
-            finished_at=timezone.now(),
-            paused_until=None,
-            pause_reason="",
-        )
+    UnlinkBatch.objects.filter(pk=batch_id, state=UnlinkBatch.State.FINISHED).filter(
+        Exists(_unfinished_steps())
+    ).update(state=UnlinkBatch.State.QUEUED, finished_at=None)
+    finish_batch_if_settled(batch_id)
 
 
 def sweep() -> int:
