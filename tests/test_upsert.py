@@ -62,3 +62,41 @@ def test_nothing_to_write():
         )
         == 0
     )
+
+
+AWKWARD_TEXT = [
+    "O'Brien & Co",
+    'say "hi", {then} \\ leave',
+    "NULL",
+    "",
+    "  spaced  ",
+    "Ünïcödé — ✓",
+    "comma, separated",
+]
+
+
+def test_every_value_arrives_as_it_was_whatever_the_text_or_the_nulls():
+    connection = Connection.objects.create(name="Firm")
+    rows = [
+        row(
+            connection,
+            n,
+            reference=text,
+            matter_name=text,
+            matter_id=None,  # a column of nulls only
+            due_date=None if n % 2 else date(2025, 4, n),
+            total=Decimal("-0.01") if n == 1 else Decimal("12345678901.99"),
+            upstream_modified_at=datetime(2025, 3, n, 23, 59, 59, 999000, tzinfo=UTC),
+        )
+        for n, text in enumerate(AWKWARD_TEXT, start=1)
+    ]
+    upsert(
+        LinkedInvoice, rows, unique_fields=["connection", "actionstep_id"], update_fields=["total"]
+    )
+    stored = {r.actionstep_id: r for r in LinkedInvoice.objects.filter(connection=connection)}
+    for expected in rows:
+        got = stored[expected.actionstep_id]
+        assert (got.reference, got.matter_name) == (expected.reference, expected.matter_name)
+        assert got.matter_id is None and got.due_date == expected.due_date
+        assert got.total == expected.total
+        assert got.upstream_modified_at == expected.upstream_modified_at

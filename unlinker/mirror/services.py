@@ -269,6 +269,8 @@ def run_sync(run: SyncRun, client) -> SyncRun:
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
         _record_page(run, page, len(rows))
     cursors[res.XERO_INVOICE_LINKS] = _cursor(newest)
+    if run.full:
+        _analyze(LinkedInvoice)  # each payment page looks its invoices up by Actionstep id
 
     newest = _since(run, res.XERO_PAYMENT_LINKS)
     for page in _read_ahead(client, client.iter_payment_links(modified_after=newest)):
@@ -288,7 +290,7 @@ def run_sync(run: SyncRun, client) -> SyncRun:
         cursors[res.BILL_PAYMENTS] = cursors[res.XERO_PAYMENT_LINKS]
 
     if run.full:
-        _analyze(LinkedInvoice, LinkedPayment)
+        _analyze(LinkedPayment)
     attach_payments_to_invoices(cid)
     recount_linked_payments(cid)
     vanished = mark_vanished(cid, started) if run.full else 0
