@@ -30,12 +30,16 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if REDIS_UP:
-        return
-    skip = pytest.mark.skip(reason=f"needs Redis: nothing answers at {REDIS_URL} (set REDIS_URL)")
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    no_redis = pytest.mark.skip(
+        reason=f"needs Redis: nothing answers at {REDIS_URL} (set REDIS_URL)"
+    )
+    no_postgres = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL to one")
     for item in items:
-        if "redis" in item.keywords:
-            item.add_marker(skip)
+        if "redis" in item.keywords and not REDIS_UP:
+            item.add_marker(no_redis)
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(no_postgres)
 
 
 @pytest.fixture(scope="session")

@@ -85,3 +85,31 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_its_database_connection_between_tasks():
+    """One PostgreSQL backend serves task after task (Celery's Django fix-up would otherwise
+    open a new one for each), and a connection that broke is replaced before the next task."""
+    from celery.signals import task_postrun
+    from django.db import connection
+
+    backends = []
+
+    def record(**_kwargs):
+        backends.append(connection.connection.info.backend_pid if connection.connection else None)
+        if len(backends) == 3:
+            connection.close()  # the worker's thread ends here: the test database can be dropped
+
+    task_postrun.connect(record, weak=False)
+    celery_app.control.purge()
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            for n in range(3):
+                heartbeat.delay(f"reuse-{n}")
+                assert wait_for(lambda n=n: len(backends) == n + 1)
+    finally:
+        task_postrun.disconnect(record)
+    assert None not in backends and len(set(backends)) == 1

@@ -228,6 +228,11 @@ CELERY_TASK_IGNORE_RESULT = True  # state lives in our own models, not in a resu
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the worker's database connection before and after every task
+# unless told to reuse it: a new PostgreSQL backend per unlink step. It closes them every 1,000
+# tasks instead; between, Django's own rule applies after each task (CONN_MAX_AGE, health
+# checks: unlinker/celery.py).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = TIME_ZONE

@@ -296,8 +296,10 @@ def _done(step: UnlinkStep, outcome) -> None:
         record_in_mirror(step, outcome)
     if getattr(step, "has_dependents", True):  # annotated by _claim
         # After commit, so that the last of several dependencies to finish sees all of them done.
-        waiting = ready_steps(step.batch_id).filter(depends_on=step).values_list("pk", flat=True)
-        _queue(list(waiting))
+        # By primary key: a batch's pending steps can number thousands, its dependents few.
+        dependents = UnlinkStep.depends_on.through.objects.filter(to_unlinkstep=step.pk)
+        ids = list(dependents.values_list("from_unlinkstep", flat=True))
+        _queue(list(ready_steps().filter(pk__in=ids).order_by().values_list("pk", flat=True)))
 
 
 MIRROR_EFFECTS = {
