@@ -113,7 +113,7 @@ def point_settings_at(sandbox) -> None:
 
 
 @contextmanager
-def celery_worker(env_extra: dict, concurrency: int = 8):
+def celery_worker(env_extra: dict, pool: str = "threads", concurrency: int = 8):
     env = {**os.environ, **env_extra}
     log = Path(tempfile.mkdtemp(prefix="unlinker-bench-worker-")) / "worker.log"
     note(f"worker log: {log}")
@@ -126,7 +126,7 @@ def celery_worker(env_extra: dict, concurrency: int = 8):
             "unlinker",
             "worker",
             "--pool",
-            "threads",
+            pool,
             f"--concurrency={concurrency}",
             "--loglevel",
             "WARNING",
@@ -393,7 +393,15 @@ def bench_reconcile(sandbox, connection) -> None:
     )
 
 
-def run_batch(sandbox, *, invoices: int, per_minute: int, time_scale: float, redis_url: str):
+def run_batch(
+    sandbox,
+    *,
+    invoices: int,
+    per_minute: int,
+    time_scale: float,
+    redis_url: str,
+    worker: tuple[str, int] = ("threads", 8),
+):
     """Plan and queue the unlinking of `invoices` invoices, each with one payment; let a real
     worker run it against the rate-limited sandbox. Returns the figures of the run."""
     from django.conf import settings
@@ -431,7 +439,7 @@ def run_batch(sandbox, *, invoices: int, per_minute: int, time_scale: float, red
     app.conf.broker_url = redis_url
     app.control.purge()
     since = sandbox.last_request_id()
-    with celery_worker(env) as worker:
+    with celery_worker(env, *worker) as worker:
         wait_until_ready(app)
         started = time.perf_counter()
         batch = create_batch(
@@ -471,7 +479,12 @@ def run_batch(sandbox, *, invoices: int, per_minute: int, time_scale: float, red
 def bench_unlink(sandbox, redis_url: str) -> None:
     per_minute, time_scale = 120, 30.0  # 120 a minute, a minute lasting two seconds
     result = run_batch(
-        sandbox, invoices=n(1000), per_minute=per_minute, time_scale=time_scale, redis_url=redis_url
+        sandbox,
+        invoices=n(1000),
+        per_minute=per_minute,
+        time_scale=time_scale,
+        redis_url=redis_url,
+        worker=("prefork", 4),  # as the Procfile and docker-compose.yml run it
     )
     limit_per_second = per_minute * time_scale / 60
     throughput = result["calls"] / result["elapsed"] / limit_per_second
@@ -490,6 +503,7 @@ def bench_unlink(sandbox, redis_url: str) -> None:
     )
     figure("unlink API calls per step", result["calls"] / result["steps"], "calls", "<=", 2)
 
+    # One process running every step (8 threads): its memory is the figure.
     big = run_batch(
         sandbox, invoices=n(5000), per_minute=6000, time_scale=10.0, redis_url=redis_url
     )
