@@ -94,6 +94,20 @@ def test_incremental_sync_picks_up_upstream_changes(upstream, connect, firm):
     assert str(invoice.total_paid) == "100.00"  # the reversed payment no longer counts
 
 
+def test_recounting_linked_payments_rewrites_only_the_invoices_whose_count_changed(
+    upstream, connect, firm
+):
+    connection = connect(firm["firm"])
+    sync(connection, full=True)
+    assert services.recount_linked_payments(connection.pk) == 0  # every sync recounts
+    bill = firm["bills"][0]
+    LinkedPayment.objects.filter(actionstep_id=bill["payments"][0]["id"]).update(
+        link_status=LinkStatus.UNLINKED
+    )
+    assert services.recount_linked_payments(connection.pk) == 1
+    assert LinkedInvoice.objects.get(actionstep_id=bill["id"]).linked_payment_count == 1
+
+
 def test_records_gone_upstream_are_marked_not_deleted(upstream, connect, firm):
     connection = connect(firm["firm"])
     ghost = LinkedInvoice.objects.create(

@@ -372,7 +372,8 @@ def attach_payments_to_invoices(connection_id: int) -> int:
 
 
 def recount_linked_payments(connection_id: int, invoice_ids: Iterable[int] | None = None) -> int:
-    """linked_payment_count is what the ordering rule reads: payments still linked to Xero."""
+    """linked_payment_count is what the ordering rule reads: payments still linked to Xero.
+    Returns how many invoices' counts changed."""
     still_linked = (
         LinkedPayment.objects.filter(invoice=OuterRef("pk"), link_status=LinkStatus.LINKED)
         .order_by()
@@ -380,10 +381,12 @@ def recount_linked_payments(connection_id: int, invoice_ids: Iterable[int] | Non
         .annotate(n=Count("pk"))
         .values("n")
     )
+    counted = Coalesce(Subquery(still_linked), 0)
     invoices = LinkedInvoice.objects.filter(connection_id=connection_id)
     if invoice_ids is not None:
         invoices = invoices.filter(pk__in=list(invoice_ids))
-    return invoices.update(linked_payment_count=Coalesce(Subquery(still_linked), 0))
+    # Only the rows whose count changed: every sync recounts, and most syncs change nothing.
+    return invoices.exclude(linked_payment_count=counted).update(linked_payment_count=counted)
 
 
 def mark_vanished(connection_id: int, seen_since: datetime) -> int:
