@@ -95,6 +95,9 @@ class Sandbox:
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 response = _server_error(api)
+            # A write that succeeded acted, whatever becomes of its answer: the log says so, so
+            # that a test can count the writes that changed something.
+            req.notes["acted"] = req.method != "GET" and 200 <= response.status < 300
             fault = self.faults.pick(api, req.method, target, random_ok=False, after=True)
         if fault is None:
             self.log.record(req, api, response.status, None, started, _since(clock_start))

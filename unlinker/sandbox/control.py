@@ -105,6 +105,11 @@ class SandboxControl:
     def faults(self) -> dict:
         return self._call("GET", "faults")
 
+    def set_lenient(self, *rules: str) -> list[str]:
+        """Accept what the sandbox would refuse for these rules (domain.LENIENT_RULES); none
+        restores every refusal. Reset restores them too."""
+        return self._call("POST", "rules", json={"lenient": list(rules)})["lenient"]
+
     def set_limits(self, api: str, **limits) -> dict:
         """Xero: per_minute, concurrent, per_day, app_per_minute, time_scale, latency;
         Actionstep: per_minute, time_scale, latency; both: access_token_ttl; Xero:

@@ -4,7 +4,7 @@ unlinker/sandbox/control.py is its Python client."""
 
 import re
 
-from . import builder, seed
+from . import builder, domain, seed
 from .actionstep_query import RESOURCES, find
 from .web import BadRequest, json_response
 from .xero_query import PAYMENT_SELECT, invoice_json, payment_json
@@ -42,6 +42,8 @@ class ControlApi:
             ("GET", "/_sandbox/faults"): lambda req: sandbox.faults.snapshot(),
             ("POST", "/_sandbox/faults"): self.set_faults,
             ("DELETE", "/_sandbox/faults"): self.clear_faults,
+            ("GET", "/_sandbox/rules"): self.rules,
+            ("POST", "/_sandbox/rules"): self.set_rules,
             ("GET", "/_sandbox/limits"): self.limits,
             ("POST", "/_sandbox/limits"): self.set_limits,
             ("POST", "/_sandbox/tokens"): self.issue_tokens,
@@ -69,6 +71,18 @@ class ControlApi:
         except (BadRequest, ValueError, KeyError, TypeError) as exc:
             return _error(f"{type(exc).__name__}: {exc}")
         return answer if hasattr(answer, "wsgi") else json_response(answer)
+
+    def rules(self, req):
+        conn = self.store.conn()
+        lenient = [row["name"] for row in conn.execute("SELECT name FROM lenient_rules")]
+        return {"lenient": sorted(lenient), "rules": domain.LENIENT_RULES}
+
+    def set_rules(self, req):
+        lenient = self._body(req).get("lenient", [])
+        if not isinstance(lenient, list):
+            raise BadRequest("lenient must be a list of rule names")
+        with self.store.write() as conn:
+            return {"lenient": domain.set_lenient(conn, [str(rule) for rule in lenient])}
 
     @staticmethod
     def _body(req) -> dict:

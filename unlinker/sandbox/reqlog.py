@@ -17,8 +17,8 @@ class RequestLog:
         with self.store.write(data=False) as conn:
             conn.execute(
                 """INSERT INTO log.request_log (api, method, path, query, status, fault, replay,
-                   body, idempotency_key, client_id, tenant_id, at, duration_ms)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   acted, body, idempotency_key, client_id, tenant_id, at, duration_ms)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     api,
                     req.method,
@@ -27,6 +27,7 @@ class RequestLog:
                     status,
                     None if fault is None else str(fault),
                     int(bool(req.notes.get("replay"))),
+                    int(bool(req.notes.get("acted")) and not req.notes.get("replay")),
                     body,
                     req.header("Idempotency-Key") or None,
                     req.notes.get("client_id"),
@@ -58,6 +59,7 @@ class RequestLog:
 def _entry(row) -> dict:
     entry = dict(row)
     entry["replay"] = bool(entry["replay"])
+    entry["acted"] = bool(entry["acted"])
     if entry["body"]:
         with contextlib.suppress(ValueError):  # a form or a non-JSON body stays as sent
             entry["body"] = json.loads(entry["body"])

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS lenient_rules (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS firms (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, orgkey TEXT NOT NULL UNIQUE,
     tenant_id TEXT NOT NULL UNIQUE, connection_id TEXT NOT NULL, created_ms INTEGER NOT NULL
@@ -102,12 +103,14 @@ LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS log.request_log (
     id INTEGER PRIMARY KEY, api TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
     query TEXT NOT NULL, status INTEGER, fault TEXT, replay INTEGER NOT NULL DEFAULT 0,
+    acted INTEGER NOT NULL DEFAULT 0,
     body TEXT, idempotency_key TEXT, client_id TEXT, tenant_id TEXT, at TEXT NOT NULL,
     duration_ms REAL NOT NULL
 );
 """
 
 DATA_TABLES = (
+    "lenient_rules",
     "firms",
     "participants",
     "actions",
@@ -137,6 +140,11 @@ class Store:
         self.generation = 0
         with self._write_lock:
             self.conn().executescript(SCHEMA + LOG_SCHEMA)  # each statement commits on its own
+            columns = {row[1] for row in self.conn().execute("PRAGMA log.table_info(request_log)")}
+            if "acted" not in columns:  # a log written before the column existed
+                self.conn().execute(
+                    "ALTER TABLE log.request_log ADD COLUMN acted INTEGER NOT NULL DEFAULT 0"
+                )
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
