@@ -37,7 +37,7 @@ def invoice_pk(firm):
 
 
 def unlink_url(connection) -> str:
-    return reverse("mirror:unlink", args=[connection.pk])
+    return reverse("unlinking:plan", args=[connection.pk])
 
 
 @pytest.mark.django_db

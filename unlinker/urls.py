@@ -7,7 +7,7 @@ urlpatterns = [
     path("connections/", include("unlinker.connections.urls")),
     path("linked/", include("unlinker.mirror.urls")),
     path("linked/", include("unlinker.mirror.sync_urls")),
-    path("history/", include("unlinker.unlinking.urls")),
+    path("", include("unlinker.unlinking.urls")),  # unlink/... (the plan) and history/...
     path("reconciliation/", include("unlinker.reconciliation.urls")),
     path("admin/", admin.site.urls),
 ]

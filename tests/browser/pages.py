@@ -212,7 +212,8 @@ class BatchPage(AppPage):
 
     @property
     def progress_bar(self) -> Locator:
-        return self.progress.locator("progress")
+        """One segment per finished state; its label says how many of each."""
+        return self.progress.get_by_role("img")
 
     @property
     def state_counts(self) -> Locator:
@@ -249,7 +250,7 @@ class BatchPage(AppPage):
 
     def export_csv(self) -> list[list[str]]:
         with self.page.expect_download() as download:
-            self.page.get_by_role("link", name="Export all steps as CSV").click()
+            self.page.get_by_role("link", name="Export all steps and every attempt as CSV").click()
         text = Path(download.value.path()).read_text(encoding="utf-8")
         return list(csv.reader(io.StringIO(text)))
 

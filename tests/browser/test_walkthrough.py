@@ -90,7 +90,8 @@ def test_unlink_two_invoices_with_their_payments_and_watch_the_batch(
     screenshots.take(page, "05-batch-running.png")
     upstream.set_limits("actionstep", latency=0)
     batch.wait_until_finished(5)
-    expect(batch.progress_bar).to_have_attribute("value", "5")  # of max 5: a full bar
+    # a full bar, all of it done
+    expect(batch.progress_bar).to_have_attribute("aria-label", "5 done, 5 of 5 steps finished")
     same_page.assert_not_reloaded()  # the progress came by htmx polling
     screenshots.take(page, "06-batch-done.png")
 
@@ -108,11 +109,16 @@ def test_unlink_two_invoices_with_their_payments_and_watch_the_batch(
 
     rows = batch.export_csv()
     assert rows[0] == exports.HEADER
-    assert len(rows) == 1 + 5
     column = {name: n for n, name in enumerate(exports.HEADER)}
-    assert [row[column["State"]] for row in rows[1:]] == ["Done"] * 5
-    assert [row[column["Target"]] for row in rows[1:]] == planned  # in the plan's order
+    # A row per request: each payment's link re-read and unlinked (2), each invoice's link and
+    # its payments' links re-read, then unlinked (3).
+    assert len(rows) == 1 + 3 * 2 + 2 * 3
+    assert {row[column["State"]] for row in rows[1:]} == {"Done"}
+    targets = list(dict.fromkeys(row[column["Target"]] for row in rows[1:]))
+    assert targets == planned  # in the plan's order
     assert {row[column["Requested by"]] for row in rows[1:]} == {"amelia"}
+    assert {row[column["Answer"]] for row in rows[1:]} == {"200"}
+    assert [row[column["Method"]] for row in rows[1:3]] == ["GET", "PUT"]
 
 
 def test_select_all_matching_unlinks_every_invoice_of_the_filter(
@@ -171,13 +177,13 @@ def test_a_step_the_sandbox_fails_is_retried_from_the_batch_page(
     batch.wait_until_finished(2)
     steps = batch.step_rows()
     assert [s["State"] for s in steps] == ["Failed", "Skipped"]
-    assert "Injected by the sandbox" in steps[0]["Error or reason"]
-    assert "did not succeed" in steps[1]["Error or reason"]
+    assert "Injected by the sandbox" in steps[0]["Result or reason"]
+    assert "did not succeed" in steps[1]["Result or reason"]
     screenshots.take(page, "07-retry.png")
 
     upstream.clear_faults()
     batch.retry_failed(1)
-    expect(batch.messages).to_contain_text("2 step(s) queued again.")
+    expect(batch.messages).to_contain_text("2 steps queued again.")
     batch.wait_until_finished(2)
     assert [s["State"] for s in batch.step_rows()] == ["Done", "Done"]
     screenshots.take(page, "09-retry-done.png")

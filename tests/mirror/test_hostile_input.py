@@ -10,8 +10,8 @@ from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from unlinker.core.selection import Selection
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment
-from unlinker.mirror.selection import Selection
 from unlinker.unlinking.models import UnlinkBatch
 
 from . import factories
@@ -143,7 +143,7 @@ def test_unlink_survives_hostile_posts(scene, firm):
     @given(query=queries(theirs), post=posts)
     def check(query, post):
         response = client.post(
-            reverse("mirror:unlink", args=[firm.pk]) + "?" + _encode(query), post
+            reverse("unlinking:plan", args=[firm.pk]) + "?" + _encode(query), post
         )
         # a plan to confirm, or a 400 saying why there is none: never a 500, never a change
         assert response.status_code in (200, 400), (query, post)

@@ -153,7 +153,7 @@ def test_operators_get_checkboxes_and_the_unlink_button(member_of, firm):
     )
     assert len(listed_ids) == 3
     assert 'data-toggle-all="pk"' in page
-    unlink = reverse("mirror:unlink", args=[firm.pk])
+    unlink = reverse("unlinking:plan", args=[firm.pk])
     assert f'formaction="{unlink}?contact=Contact"' in page
     assert '<input type="hidden" name="kind" value="invoices">' in page
 
@@ -285,7 +285,7 @@ def test_htmx_gets_the_table_partial_with_out_of_band_fragments(member_of, firm)
     assert "<html" not in body and 'role="search"' not in body
     assert '<span id="list-count" class="count" hx-swap-oob="true">60 linked invoices' in body
     assert '<div id="list-actions" class="list-actions" hx-swap-oob="true">' in body
-    unlink = reverse("mirror:unlink", args=[firm.pk])
+    unlink = reverse("unlinking:plan", args=[firm.pk])
     assert f'formaction="{unlink}?sort=-total&amp;page=2"' in body
     assert (
         '<span id="list-sort" hx-swap-oob="true"><input type="hidden" name="sort" value="-total">'

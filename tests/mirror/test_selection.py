@@ -4,11 +4,9 @@
 import json
 
 import pytest
-from django.db import connection as db
 from django.test import RequestFactory
-from django.test.utils import CaptureQueriesContext
 
-from unlinker.mirror.selection import Selection
+from unlinker.core.selection import Selection
 
 from . import factories
 
@@ -99,19 +97,3 @@ def test_dict_round_trip_through_json(firm):
 def test_a_selection_is_either_ids_or_a_filter_of_a_known_kind(fields):
     with pytest.raises(ValueError):
         Selection(connection_id=1, **fields)
-
-
-def test_select_all_matching_walks_ids_in_chunks_without_loading_rows(firm, other_firm):
-    factories.invoices(firm, 2500, contact_name="Acme")
-    factories.invoices(firm, 10, contact_name="Else")
-    selection = Selection(firm.pk, "invoices", filter_query="contact=acme")
-    with CaptureQueriesContext(db) as captured:
-        chunks = list(selection.id_chunks(size=1000))
-        count = selection.count()
-    assert [len(chunk) for chunk in chunks] == [1000, 1000, 500]
-    ids = [pk for chunk in chunks for pk in chunk]
-    assert ids == sorted(ids) and len(set(ids)) == count == 2500
-    assert len(captured) == 5  # three chunks, the empty read that ends them, the count
-    for query in captured.captured_queries[:4]:
-        assert query["sql"].startswith('SELECT "mirror_linkedinvoice"."id" AS "pk" FROM')
-        assert "LIMIT 1000" in query["sql"]

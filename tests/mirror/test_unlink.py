@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def unlink_url(conn, query: str = "") -> str:
-    url = reverse("mirror:unlink", args=[conn.pk])
+    url = reverse("unlinking:plan", args=[conn.pk])
     return f"{url}?{query}" if query else url
 
 

@@ -65,6 +65,12 @@ def digest_of(response) -> str:
     return re.search(rb'name="plan_digest" value="([0-9a-f]+)"', response.content)[1].decode()
 
 
+def confirmed(response) -> dict:
+    """What pressing "Queue N steps" on this rendering of the clean-up posts."""
+    key = re.search(rb'name="confirm_key" value="([\w-]+)"', response.content)[1].decode()
+    return {"plan_digest": digest_of(response), "confirm_key": key, "confirm": "1"}
+
+
 def totals(html: str) -> dict[str, tuple[str, str]]:
     table = re.search(r'<table class="plan-counts cleanup-totals">.*?</table>', html, re.S)[0]
     rows = re.findall(
@@ -114,9 +120,7 @@ def test_queueing_the_clean_up_and_running_it_empties_xero(client_for, upstream,
     client = client_for("admin")
     chosen = {"pk": cleanable(run)}
     shown = client.post(cleanup_url(connection), chosen)
-    response = client.post(
-        cleanup_url(connection), {**chosen, "plan_digest": digest_of(shown), "confirm": "1"}
-    )
+    response = client.post(cleanup_url(connection), {**chosen, **confirmed(shown)})
 
     batch = UnlinkBatch.objects.get()
     assert response.status_code == 302
@@ -153,7 +157,7 @@ def test_queueing_the_clean_up_and_running_it_empties_xero(client_for, upstream,
     steps.filter(state=StepState.DONE).update(state=StepState.PENDING)
     run_all(batch)
     assert upstream.requests(since=since, api="xero", method="POST") == []
-    assert steps.filter(last_response__contains="already").count() == 6
+    assert steps.filter(result__contains="already").count() == 6
 
     # the next report finds only the orphan held back by its batch payment
     again = reconcile(connection)
@@ -168,7 +172,7 @@ def test_voiding_a_duplicate_leaves_the_linked_copy_status_in_the_mirror(client_
     shown = client.post(cleanup_url(connection), {"pk": [duplicate.pk]})
     client.post(
         cleanup_url(connection),
-        {"pk": [duplicate.pk], "plan_digest": digest_of(shown), "confirm": "1"},
+        {"pk": [duplicate.pk], **confirmed(shown)},
     )
     run_all(UnlinkBatch.objects.get())
     linked = LinkedInvoice.objects.get(actionstep_id=built["bills"][2]["id"])
@@ -191,17 +195,15 @@ def test_a_clean_up_that_changed_since_it_was_shown_is_not_queued(client_for, re
     connection, built, run = reported
     client = client_for("admin")
     chosen = {"pk": cleanable(run)}
-    digest = digest_of(client.post(cleanup_url(connection), chosen))
+    shown = confirmed(client.post(cleanup_url(connection), chosen))
     # the report runs again, and meanwhile someone voided an orphan in Xero
     newer = {"pk": cleanable(reconcile(connection))}
     LinkedInvoice.objects.filter(actionstep_id=built["bills"][0]["id"]).update(
         xero_status=XeroStatus.VOIDED
     )
-    response = client.post(
-        cleanup_url(connection), {**newer, "plan_digest": digest, "confirm": "1"}
-    )
+    response = client.post(cleanup_url(connection), {**newer, **shown})
     assert response.status_code == 200
-    assert "The clean-up changed since it was shown" in response.content.decode()
+    assert "The plan changed since it was shown" in response.content.decode()
     assert not UnlinkBatch.objects.exists()
 
 

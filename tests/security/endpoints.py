@@ -32,8 +32,8 @@ SIGNED_IN = "signed in"  # any signed-in user, whatever their role
 
 @dataclass(frozen=True)
 class Route:
-    name: str  # namespaced: "mirror:unlink"
-    route: str  # the full pattern: "linked/<int:connection_id>/unlink/"
+    name: str  # namespaced: "unlinking:plan"
+    route: str  # the full pattern: "unlink/<int:connection_id>/plan/"
 
     def dummy_path(self) -> str:
         """The path with every parameter set to 1: enough where access is refused before the
@@ -99,7 +99,14 @@ FINDING_FILTER = tuple(FindingFilterSet.base_filters)
 TABLE = ("sort", "page", "per_page", "_export")
 LIST = FILTER + TABLE
 SELECTION = ("kind", "pk", "_all")
-PLAN_OPTIONS = ("remove_payments", "after", "xero_cleanup", "plan_digest", "confirm")
+PLAN_OPTIONS = (
+    "remove_payments",
+    "after",
+    "xero_cleanup",
+    "plan_digest",
+    "confirm_key",
+    "confirm",
+)
 OAUTH_CALLBACK = ("code", "state", "error", "error_description", "scope", "iss")
 
 
@@ -151,15 +158,6 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("mirror:payments", ("GET",), BROWSE, fields=LIST),
         Endpoint("mirror:invoice_list", ("GET",), BROWSE, target="connection", fields=LIST),
         Endpoint("mirror:payment_list", ("GET",), BROWSE, target="connection", fields=LIST),
-        Endpoint(
-            "mirror:unlink",
-            ("POST",),
-            QUEUE_UNLINK,
-            target="connection",
-            # The bulk form posts to it with the list's query string: filter, sort and paging.
-            fields=SELECTION + LIST + PLAN_OPTIONS,
-            example=_first_invoice,
-        ),
         Endpoint("sync:start", ("POST",), BROWSE, target="connection", fields=("full",)),
         Endpoint("sync:panel", ("GET",), BROWSE, target="connection"),
         # unlinking
@@ -168,8 +166,25 @@ ENDPOINTS: dict[str, Endpoint] = {
             "unlinking:plan",
             ("POST",),
             QUEUE_UNLINK,
-            fields=("connection", *SELECTION, *FILTER, *PLAN_OPTIONS),
+            target="connection",
+            # The bulk form posts to it with the list's query string: filter, sort and paging.
+            fields=SELECTION + LIST + PLAN_OPTIONS,
+            example=_first_invoice,
+        ),
+        # The plan page's old addresses: a 308 to it, the POST kept.
+        Endpoint(
+            "unlinking:moved_plan",
+            ("POST",),
+            QUEUE_UNLINK,
+            fields=("connection",),
             example=lambda scene: {"connection": str(scene.connection.pk), **_first_invoice(scene)},
+        ),
+        Endpoint(
+            "unlinking:moved_unlink",
+            ("POST",),
+            QUEUE_UNLINK,
+            target="connection",
+            example=_first_invoice,
         ),
         Endpoint(
             "unlinking:batch", ("GET",), BROWSE, target="batch", fields=("state", "page", "_export")
@@ -183,7 +198,23 @@ ENDPOINTS: dict[str, Endpoint] = {
             fields=("step",),
             acts_on_target=True,
         ),
-        Endpoint("unlinking:cancel", ("POST",), QUEUE_UNLINK, target="batch", acts_on_target=True),
+        Endpoint(
+            "unlinking:resume",
+            ("POST",),
+            QUEUE_UNLINK,
+            target="batch",
+            fields=("step",),
+            acts_on_target=True,
+        ),
+        # GET asks to confirm; the POST with confirm=1 cancels.
+        Endpoint(
+            "unlinking:cancel",
+            ("GET", "POST"),
+            QUEUE_UNLINK,
+            target="batch",
+            fields=("confirm",),
+            example=lambda scene: {"confirm": "1"},
+        ),
         # reconciliation
         Endpoint("reconciliation:report", ("GET",), BROWSE),
         Endpoint(
@@ -200,7 +231,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             ("POST",),
             CLEANUP_XERO,
             target="connection",
-            fields=("pk", "_all", "plan_digest", "confirm", *FINDING_FILTER, *TABLE),
+            fields=("pk", "_all", "plan_digest", "confirm_key", "confirm", *FINDING_FILTER, *TABLE),
             example=lambda scene: {
                 "pk": [str(f.pk) for f in Finding.objects.filter(run__connection=scene.connection)]
             },

@@ -53,11 +53,11 @@ def crawl(scene: Scene, signed_in, make_user) -> list[Page]:
                 visit(signed_in("admin"), endpoint.name, "post", url, endpoint.example(scene))
                 transaction.set_rollback(True)
 
-    unlink = ENDPOINTS["mirror:unlink"].url(scene.connection.pk)
+    unlink = ENDPOINTS["unlinking:plan"].url(scene.connection.pk)
     payment = str(scene.firm.payments[0].pk)
     visit(admin, "plan of payments", "post", unlink, {"kind": "payments", "pk": [payment]})
     plan = ENDPOINTS["unlinking:plan"]
-    visit(admin, "plan option changed", "post", plan.url(), plan.example(scene), HTMX_PLAN)
+    visit(admin, "plan option changed", "post", unlink, plan.example(scene), HTMX_PLAN)
     visit(admin, "nothing to plan", "post", unlink, {"kind": "invoices"})
     visit(
         admin,

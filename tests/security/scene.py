@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from tests.unlinking.factories import Firm, store_firm
 from unlinker.connections.models import Connection, OAuthCredential, Provider
+from unlinker.core.selection import Selection
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
-from unlinker.mirror.selection import Selection
 from unlinker.reconciliation.models import Finding, ReconciliationRun
 from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
 from unlinker.unlinking.planning import PlanOptions
@@ -67,11 +67,11 @@ def queue_batch(firm: Firm, invoices: int = 2) -> UnlinkBatch:
         connection=firm.connection,
         user=None,
         selection=selection.to_dict(),
-        plan=rows.plan(PlanOptions()),
-    )
+        planner=lambda busy: rows.plan(PlanOptions(), busy=busy),
+    ).batch
     now = timezone.now()
     batch.steps.filter(position=1).update(
-        state=StepState.DONE, attempts=1, finished_at=now, last_response="200"
+        state=StepState.DONE, attempts=1, finished_at=now, result="200"
     )
     batch.steps.filter(position=2).update(
         state=StepState.FAILED, attempts=3, finished_at=now, error="HTTP 422: still linked"

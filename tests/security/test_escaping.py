@@ -44,6 +44,7 @@ def hostile_names(scene) -> dict[str, str]:
         )
     UnlinkBatch.objects.filter(pk=scene.batch.pk).update(
         summary=values["summary"],
+        state=UnlinkBatch.State.PAUSED,  # the reason is shown while it is paused
         pause_reason=values["pause"],
         selection={"connection_id": firm.pk, "kind": "invoices", "filter_query": values["select"]},
     )

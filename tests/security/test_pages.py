@@ -50,7 +50,6 @@ def test_the_crawl_reaches_every_page(pages):
     }
     assert pages_of_get_endpoints - redirecting <= seen
     answering_with_html = {
-        "mirror:unlink",
         "unlinking:plan",
         "reconciliation:cleanup",
         "sync:start",

@@ -24,8 +24,11 @@ def queue(connection, bills, options=None, payment_ids=()):
         connection, invoice_ids=[b["id"] for b in bills], payment_ids=list(payment_ids)
     )
     return create_batch(
-        connection=connection, user=None, selection={"source": "test"}, plan=rows.plan(options)
-    )
+        connection=connection,
+        user=None,
+        selection={"source": "test"},
+        planner=lambda busy: rows.plan(options, busy=busy),
+    ).batch
 
 
 def run_all(batch, rng=None, task_id=None):

@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from unlinker.unlinking import selectors, services
+from unlinker.unlinking import executor, selectors, services
+from unlinker.unlinking.models import StepAttempt, StepRequest, UnlinkBatch
 from unlinker.unlinking.models import StepState as S
-from unlinker.unlinking.models import UnlinkBatch
 from unlinker.unlinking.planning import PlanOptions
 
 from .factories import store_firm
@@ -24,8 +24,8 @@ def queue(firm, user, **options):
         connection=firm.connection,
         user=user,
         selection={"connection_id": firm.connection.pk, "kind": "invoices", "ids": [1]},
-        plan=rows.plan(PlanOptions(**options)),
-    )
+        planner=lambda busy: rows.plan(PlanOptions(**options), busy=busy),
+    ).batch
 
 
 @pytest.fixture
@@ -36,6 +36,26 @@ def olive(make_user):
 
 def set_state(batch, positions, state, **fields):
     batch.steps.filter(position__in=positions).update(state=state, **fields)
+
+
+def attempted(step, requests, number=1):
+    """Record an attempt of `step` that sent `requests` ((method, path, status or None))."""
+    attempt = StepAttempt.objects.create(step=step, number=number, started_at=timezone.now())
+    for sequence, (method, path, status) in enumerate(requests, 1):
+        StepRequest.objects.create(
+            attempt=attempt,
+            sequence=sequence,
+            api="actionstep",
+            method=method,
+            path=path,
+            is_write=method != "GET",
+            sent_at=timezone.now(),
+            status=status,
+            sent='{"linkStatus":"Unlinked"}',
+            came_back="" if status is None else '{"ok":true}',
+            error="" if status else "ReadTimeout",
+        )
+    return attempt
 
 
 def test_the_history_lists_the_batches_the_user_may_see(member, firm, olive):
@@ -52,15 +72,19 @@ def test_the_history_lists_the_batches_the_user_may_see(member, firm, olive):
     assert reverse("unlinking:batch", args=[mine.pk]) in html
     assert reverse("unlinking:batch", args=[theirs.pk]) not in html
     assert "3 invoices · 6 steps" in html and "Smith Legal" in html and "olive" in html
-    assert "3 pending · 2 done · 1 failed" in html
-    assert '<progress max="6" value="3">50%</progress> 50%' in html
-    assert 'style="' not in html  # the CSP forbids inline styles
+    # one segment per finished state, sized by CSS classes (the CSP forbids inline styles)
+    assert '<span class="segment done w-33" title="2 done">' in html
+    assert '<span class="segment failed w-17" title="1 failed">' in html
+    assert "3 of 6 steps finished" in html and "50%" in html
+    assert 'style="' not in html
 
 
 def test_the_history_sorts_and_pages(member, firm, olive):
     client = member("viewer")
     for _ in range(3):
-        queue(firm, olive)
+        batch = queue(firm, olive)
+        set_state(batch, [1, 2, 3, 4, 5, 6], S.DONE)
+        executor.finish_batch_if_settled(batch.pk)  # gives its records back for the next one
     response = client.get(reverse("unlinking:history"), {"sort": "created_at", "page": "99"})
     assert response.status_code == 200
     assert response.context["table"].page.number == 1  # a hostile page number: the nearest page
@@ -75,15 +99,20 @@ def test_the_history_sorts_and_pages(member, firm, olive):
 def test_the_batch_page_shows_every_step_and_filters_by_state(member, firm, olive):
     client = member("viewer")
     batch = queue(firm, olive)
-    set_state(batch, [1], S.DONE, last_request="PUT xeropaymentlinks/9100", last_response="200")
+    set_state(batch, [1], S.DONE, result="payment link 9100 unlinked")
+    attempted(batch.steps.get(position=1), [("PUT", "/rest/xeropaymentlinks/9100", 200)])
     set_state(batch, [2], S.FAILED, attempts=2, error="HTTP 422: payments still linked")
+    attempted(batch.steps.get(position=2), [("PUT", "/rest/xeroinvoicelinks/7", None)], number=1)
+    attempted(batch.steps.get(position=2), [("PUT", "/rest/xeroinvoicelinks/7", 422)], number=2)
 
     url = reverse("unlinking:batch", args=[batch.pk])
     html = client.get(url).content.decode()
     assert "Payment RCPT-100 of 50.00 on INV-000001" in html
     assert '<span class="badge added">added</span>' in html
     assert "HTTP 422: payments still linked" in html
-    assert "PUT xeropaymentlinks/9100" in html
+    assert "<code>PUT /rest/xeropaymentlinks/9100</code> → 200" in html
+    # every attempt stays, the one whose answer never came included
+    assert "2 attempts" in html and "sent, answer lost" in html and "→ 422" in html
     assert 'hx-trigger="every 2s"' in html
     assert "Failed: 1" in html and "Pending: 4" in html
     # a viewer gets no actions
@@ -122,15 +151,16 @@ def test_the_live_partial_polls_until_the_batch_is_finished(member, firm, olive)
     assert b"100%" in finished.content
 
 
-def test_the_steps_export_as_an_audit_csv(member, firm, olive):
+def test_the_steps_export_as_an_audit_csv_with_every_attempt(member, firm, olive):
     client = member("viewer")
     batch = queue(firm, olive)
-    set_state(
-        batch,
-        [1],
-        S.DONE,
-        last_request="PUT xeropaymentlinks/9100 linkStatus=Unlinked",
-        last_response="200 unlinked",
+    set_state(batch, [1], S.DONE, result="payment link 9100 unlinked")
+    first = batch.steps.get(position=1)
+    attempted(first, [("PUT", "/rest/xeropaymentlinks/9100", None)], number=1)
+    attempted(
+        first,
+        [("GET", "/rest/xeropaymentlinks/9100", 200)],
+        number=2,
     )
     set_state(batch, [2], S.FAILED, error="=HYPERLINK(evil)")
     response = client.get(reverse("unlinking:batch", args=[batch.pk]), {"_export": "csv"})
@@ -138,7 +168,7 @@ def test_the_steps_export_as_an_audit_csv(member, firm, olive):
     assert f"unlink-batch-{batch.pk}-steps.csv" in response["Content-Disposition"]
     body = b"".join(response.streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert list(rows[0]) == [
+    assert list(rows[0])[:12] == [
         "Batch",
         "#",
         "Step",
@@ -147,30 +177,30 @@ def test_the_steps_export_as_an_audit_csv(member, firm, olive):
         "Actionstep id",
         "Xero id",
         "State",
-        "Attempts",
+        "Result or reason",
         "Requested by",
         "Requested at",
-        "Started",
-        "Finished",
-        "Sent",
-        "Came back",
-        "Error or reason",
+        "Attempt",
     ]
-    assert len(rows) == 6
-    first = rows[0]
-    assert first["Batch"] == str(batch.pk) and first["#"] == "1"
-    assert first["Step"] == "Unlink payment from Xero"
-    assert first["Target"] == "Payment RCPT-100 of 50.00 on INV-000001"
-    assert first["Added by the plan"] == "True"
-    assert first["Actionstep id"] == str(firm.payments[0].actionstep_id)
-    assert first["Xero id"] == firm.payments[0].xero_payment_id
-    assert first["State"] == "Done"
-    assert first["Requested by"] == "olive"
-    assert first["Requested at"] == timezone.localtime(batch.created_at).isoformat("T", "seconds")
-    assert first["Started"] == "" and first["Finished"] == ""
-    assert first["Sent"] == "PUT xeropaymentlinks/9100 linkStatus=Unlinked"
-    assert first["Came back"] == "200 unlinked"
-    assert rows[1]["Error or reason"] == "'=HYPERLINK(evil)"  # stays text in a spreadsheet
+    assert len(rows) == 7  # step 1's two attempts, and one row for each other step
+    lost, reread = rows[0], rows[1]
+    assert lost["Batch"] == str(batch.pk) and lost["#"] == "1"
+    assert lost["Step"] == "Unlink payment from Xero"
+    assert lost["Target"] == "Payment RCPT-100 of 50.00 on INV-000001"
+    assert lost["Actionstep id"] == str(firm.payments[0].actionstep_id)
+    assert lost["Xero id"] == firm.payments[0].xero_payment_id
+    assert lost["State"] == "Done"
+    assert lost["Requested by"] == "olive"
+    assert lost["Requested at"] == timezone.localtime(batch.created_at).isoformat("T", "seconds")
+    assert (lost["Attempt"], lost["Method"], lost["Path"]) == (
+        "1",
+        "PUT",
+        "/rest/xeropaymentlinks/9100",
+    )
+    assert lost["Answer"] == "sent, answer lost (ReadTimeout)"
+    assert (reread["Attempt"], reread["Method"], reread["Answer"]) == ("2", "GET", "200")
+    assert rows[2]["Result or reason"] == "'=HYPERLINK(evil)"  # stays text in a spreadsheet
+    assert rows[2]["Attempt"] == ""
 
     failed_only = client.get(
         reverse("unlinking:batch", args=[batch.pk]), {"_export": "csv", "state": "failed"}
@@ -206,11 +236,24 @@ def test_retry_and_cancel_from_the_batch_page(member, firm):
     assert batch.steps.get(position=3).state == S.PENDING
     assert batch.steps.get(position=4).state == S.FAILED
 
-    response = client.post(reverse("unlinking:cancel", args=[batch.pk]), follow=True)
-    assert b"step(s) cancelled" in response.content
+    # Cancel asks first; nothing changes until it is confirmed.
+    asked = client.get(reverse("unlinking:cancel", args=[batch.pk]))
+    assert b"Cancel batch" in asked.content and b"can be queued again" in asked.content
+    client.post(reverse("unlinking:cancel", args=[batch.pk]))
+    assert not batch.steps.filter(state=S.CANCELLED).exists()
+    response = client.post(
+        reverse("unlinking:cancel", args=[batch.pk]), {"confirm": "1"}, follow=True
+    )
+    assert b"5 steps cancelled" in response.content
     assert set(batch.steps.values_list("state", flat=True)) == {S.CANCELLED, S.FAILED}
     batch.refresh_from_db()
-    assert batch.state == UnlinkBatch.State.FINISHED
+    assert batch.state == UnlinkBatch.State.CANCELLED
+    assert b"Cancelled (5 of 6 not run)" in client.get(url).content
+
+    # ...and cancelled steps can be queued again.
+    response = client.post(reverse("unlinking:resume", args=[batch.pk]), follow=True)
+    assert b"5 steps queued again" in response.content
+    assert batch.steps.filter(state=S.PENDING).count() == 5
 
 
 @pytest.mark.parametrize("name", ["unlinking:retry", "unlinking:cancel"])

@@ -19,19 +19,26 @@ pytestmark = pytest.mark.django_db
 SELECTION = {"connection_id": 0, "kind": "invoices", "ids": [1], "filter_query": None}
 
 
-def plan_of(firm, invoices=None, **options):
+def planner_of(firm, invoices=None, **options):
     rows = selectors.PlanRows(
         invoices=firm.invoices if invoices is None else invoices,
         payments=[],
         invoice_payments=firm.payments,
     )
-    return rows.plan(PlanOptions(**options))
+    return lambda busy: rows.plan(PlanOptions(**options), busy=busy)
+
+
+def plan_of(firm, invoices=None, **options):
+    return planner_of(firm, invoices, **options)({})
 
 
 def queue(firm, user, **options):
     return services.create_batch(
-        connection=firm.connection, user=user, selection=SELECTION, plan=plan_of(firm, **options)
-    )
+        connection=firm.connection,
+        user=user,
+        selection=SELECTION,
+        planner=planner_of(firm, **options),
+    ).batch
 
 
 def states(batch):
@@ -82,16 +89,16 @@ def test_create_batch_stores_the_plan_and_queues_after_commit(
 
 def test_create_batch_is_a_bounded_number_of_queries(make_user, django_assert_max_num_queries):
     big = store_firm(invoices=1000, payments_each=1)
-    plan = plan_of(big)
-    assert len(plan.steps) == 2000
+    planner = planner_of(big)
+    assert len(planner({}).steps) == 2000
     operator = make_user("olive", "operator")
     # PostgreSQL takes each table in one INSERT; SQLite binds at most 999 parameters a statement,
     # so Django splits the rows into ~50 INSERTs. Either way, not a query per step.
     bound = 30 if db_connection.vendor == "postgresql" else 60
     with django_assert_max_num_queries(bound):
         batch = services.create_batch(
-            connection=big.connection, user=operator, selection=SELECTION, plan=plan
-        )
+            connection=big.connection, user=operator, selection=SELECTION, planner=planner
+        ).batch
     assert batch.steps.count() == 2000
     assert (
         UnlinkStep.depends_on.through.objects.filter(from_unlinkstep__batch=batch).count() == 1000
@@ -123,13 +130,12 @@ def test_an_admin_may_queue_a_xero_clean_up(firm, make_user):
 
 def test_records_of_another_connection_are_refused(firm, make_user):
     other = store_firm("Other Firm", invoices=1)
-    plan = plan_of(other)
     with pytest.raises(ValueError, match="other connections"):
         services.create_batch(
             connection=firm.connection,
             user=make_user("olive", "operator"),
             selection=SELECTION,
-            plan=plan,
+            planner=planner_of(other),
         )
     assert not UnlinkBatch.objects.exists()
 
@@ -160,7 +166,7 @@ def test_cancelling_the_last_waiting_steps_finishes_the_batch(firm, make_user):
     set_state(batch, [1, 2], S.DONE)
     services.cancel_pending_steps(batch=batch, user=operator)
     batch.refresh_from_db()
-    assert batch.state == UnlinkBatch.State.FINISHED and batch.finished_at is not None
+    assert batch.state == UnlinkBatch.State.CANCELLED and batch.finished_at is not None
     assert services.cancel_pending_steps(batch=batch, user=operator) == 0
 
 
@@ -220,7 +226,7 @@ def test_a_step_blocked_by_another_failure_stays_skipped(make_user):
 
 def test_retry_ignores_steps_of_other_batches(firm, make_user):
     operator = make_user("olive", "operator")
-    one, two = queue(firm, operator), queue(firm, operator)
+    one, two = queue(firm, operator), queue(store_firm("Other Firm", invoices=1), operator)
     set_state(two, [1], S.FAILED)
     foreign = two.steps.get(position=1).pk
     assert services.retry_failed_steps(batch=one, user=operator, step_ids=[foreign]) == 0
@@ -241,6 +247,7 @@ def test_progress_counts_every_state_in_one_query(firm, make_user, django_assert
         "failed": 1,
         "skipped": 0,
         "cancelled": 0,
+        "not_needed": 0,  # what the plan skipped, apart from what a failure skipped
     }
     assert (progress.total, progress.finished, progress.percent) == (6, 3, 50)
     assert not progress.is_finished

@@ -92,15 +92,25 @@ class ActionstepClient(ApiClient):
         )
 
     def payment_links_for_bill(self, bill_id: int) -> list[PaymentLink]:
+        """The Xero links of every payment applied to the bill: what the payments-first rule
+        reads before the bill's own link is unlinked."""
+        return self._all_of_bill(res.XERO_PAYMENT_LINKS, PaymentLink.from_json, bill_id)
+
+    def payments_of_bill(self, bill_id: int) -> list[BillPayment]:
+        """Every payment applied to the bill (in any status): what the rule that a bill is
+        reverted or deleted only with no payment applied reads first."""
+        return self._all_of_bill(res.BILL_PAYMENTS, BillPayment.from_json, bill_id)
+
+    def _all_of_bill(self, resource: str, parse: Callable, bill_id: int) -> list:
         pages = self._pages(
-            res.XERO_PAYMENT_LINKS,
-            PaymentLink.from_json,
+            resource,
+            parse,
             include=None,
             modified_after=None,
             page_size=res.PAGE_SIZE_MAX,
-            filters={f"{res.BILL_RELATION}_eq": bill_id},
+            filters={f"{res.BILL_RELATION}_eq": int(bill_id)},
         )
-        return [link for page in pages for link in page.records]
+        return [record for page in pages for record in page.records]
 
     # --- single records ---------------------------------------------------------------------
 

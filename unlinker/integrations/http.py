@@ -6,6 +6,10 @@ exponential backoff with jitter, at most MAX_RETRIES times each. A day-limit 429
 once, and so is a Retry-After longer than RETRY_AFTER_CAP_SECONDS: blocking a worker that long
 helps nobody. A write is never retried here: the caller re-reads the upstream state first,
 because a write that timed out may well have been applied.
+
+Audit. A client may be given an `audit` (see `CallAudit`): it is told of every request just
+before it goes out and of what came back, so that the caller can keep a record of every request
+its work sent — a write whose answer never came included.
 """
 
 import json
@@ -14,7 +18,7 @@ import random
 import time
 from contextlib import nullcontext
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -54,6 +58,20 @@ _TRANSPORT_ERRORS = (
 )
 
 
+class CallRecord(Protocol):
+    def answered(self, status: int, content: bytes, seconds: float) -> None: ...
+
+    def lost(self, error: str, seconds: float) -> None: ...
+
+
+class CallAudit(Protocol):
+    def sending(
+        self, api: str, method: str, url: str, params: dict | None, body: Any, headers: dict
+    ) -> CallRecord:
+        """Called before the request is sent; raising stops it from being sent."""
+        ...
+
+
 def _seconds(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
@@ -72,6 +90,7 @@ class ApiClient:
         self.timeout = timeout or settings.HTTP_TIMEOUT_SECONDS
         self.session = requests.Session()
         self.requests_made = 0  # every request sent, retries included (benchmarks, sync runs)
+        self.audit: CallAudit | None = None
         self.sleep = time.sleep  # tests replace it to observe the waits without waiting
 
     def __repr__(self):
@@ -126,17 +145,33 @@ class ApiClient:
         return self._decode(response)
 
     def _send(self, method, url, token, params, body, headers) -> requests.Response:
-        headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         with self.throttle.slot() if self.throttle else nullcontext():
+            # Told once the request has its place, so that a request the throttle never let out
+            # is not on the record; the token is never shown to the audit.
+            record = (
+                self.audit.sending(self.api, method, url, params, body, dict(headers or {}))
+                if self.audit
+                else None
+            )
             self.requests_made += 1
+            started = time.monotonic()
             try:
                 response = self.session.request(
-                    method, url, params=params, json=body, headers=headers, timeout=self.timeout
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
+                    timeout=self.timeout,
                 )
             except _TRANSPORT_ERRORS as exc:
+                if record:
+                    record.lost(type(exc).__name__, time.monotonic() - started)
                 raise Unreachable(
                     f"{method} {urlsplit(url).path}: {type(exc).__name__}", api=self.api
                 ) from exc
+            if record:
+                record.answered(response.status_code, response.content, time.monotonic() - started)
         logger.debug("%s %s -> %s", method, urlsplit(url).path, response.status_code)
         self._observe(response)
         return response

@@ -8,5 +8,4 @@ urlpatterns = [
     path("invoices/", views.invoices, name="invoices"),
     path("<int:connection_id>/payments/", views.LinkedPaymentList.as_view(), name="payment_list"),
     path("<int:connection_id>/invoices/", views.LinkedInvoiceList.as_view(), name="invoice_list"),
-    path("<int:connection_id>/unlink/", views.unlink, name="unlink"),
 ]

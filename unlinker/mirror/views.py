@@ -1,18 +1,17 @@
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from unlinker.accounts.roles import BROWSE, MANAGE_CONNECTIONS, QUEUE_UNLINK
-from unlinker.connections.selectors import connection_for, connections_for
+from unlinker.connections.selectors import connections_for
 from unlinker.core.listviews import BulkAction, ObjectListView
-from unlinker.unlinking.views import plan_view
+from unlinker.core.selection import SOURCES
 
-from .selection import KINDS, Selection
 from .tables import LinkedInvoiceTable, LinkedPaymentTable
 
-UNLINK = BulkAction("Unlink from Xero", "mirror:unlink", QUEUE_UNLINK, style="danger")
+# The plan page shows what would happen; nothing changes until it is confirmed there.
+UNLINK = BulkAction("Unlink from Xero", "unlinking:plan", QUEUE_UNLINK, style="danger")
 
 
 class LinkedRecordList(ObjectListView):
@@ -27,10 +26,10 @@ class LinkedRecordList(ObjectListView):
 
     @property
     def filterset_class(self):
-        return KINDS[self.kind].filterset_class
+        return SOURCES[self.kind].filterset_class
 
     def get_queryset(self, request, connection):
-        return KINDS[self.kind].rows(connection)
+        return SOURCES[self.kind].rows(connection)
 
 
 class LinkedInvoiceList(LinkedRecordList):
@@ -52,9 +51,6 @@ class LinkedPaymentList(LinkedRecordList):
     lead = "Payments in Actionstep linked to a payment in Xero."
     table_class = LinkedPaymentTable
     export_name = "linked-xero-payments"
-
-
-LISTS = {view.kind: view for view in (LinkedInvoiceList, LinkedPaymentList)}
 
 
 @permission_required(BROWSE, raise_exception=True)
@@ -80,19 +76,3 @@ def _open_first_connection(request, list_view):
     url = reverse(list_view.url_name, kwargs={"connection_id": connection.pk})
     query = request.GET.urlencode()  # a shared link without a connection keeps its filter
     return redirect(f"{url}?{query}" if query else url)
-
-
-@require_POST
-@permission_required(QUEUE_UNLINK, raise_exception=True)
-def unlink(request, connection_id):
-    connection = connection_for(request.user, connection_id)
-    if request.POST.get("kind") not in KINDS:
-        return HttpResponseBadRequest("Say which list the selection comes from.")
-    selection = Selection.from_request(request, connection, request.POST["kind"])
-    return hand_off_to_plan(request, connection, selection)
-
-
-def hand_off_to_plan(request, connection, selection: Selection):
-    """Where a selection becomes an unlink plan: the plan page shows it, nothing is changed
-    until it is confirmed there."""
-    return plan_view(request, connection, selection)

@@ -99,6 +99,12 @@ class Finding(models.Model):
     detail = models.CharField(max_length=500)
     # Identifies "the same finding" across runs, to show what changed since the previous one.
     key = models.CharField(max_length=120)
+    # Set when a clean-up step removed the Xero invoice this finding is about: the report stops
+    # listing it at once, not only after the next run.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_batch = models.ForeignKey(
+        "unlinking.UnlinkBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["kind", "invoice_number", "id"]

@@ -1,14 +1,15 @@
 """Reads for the reconciliation report: its runs, their findings, and what a clean-up of some
 findings acts on."""
 
-import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.http import QueryDict
 
+from unlinker.core.selection import Selection
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus
 from unlinker.unlinking.planning import (
+    XERO_KINDS,
     Plan,
     PlanOptions,
     XeroDuplicate,
@@ -16,10 +17,7 @@ from unlinker.unlinking.planning import (
     plan_xero_cleanup,
 )
 
-from .filters import FindingFilterSet
 from .models import CLEANABLE, Finding, ReconciliationRun, XeroInvoiceCopy
-
-MAX_ID = 2**63 - 1
 
 
 def latest_run(connection) -> ReconciliationRun | None:
@@ -35,7 +33,14 @@ def latest_finished_run(connection) -> ReconciliationRun | None:
 
 
 def findings_of(run: ReconciliationRun | None) -> QuerySet[Finding]:
-    return Finding.objects.filter(run=run) if run else Finding.objects.none()
+    """The run's findings that are still so: one a clean-up resolved since is gone at once."""
+    if run is None:
+        return Finding.objects.none()
+    return Finding.objects.filter(run=run, resolved_at__isnull=True)
+
+
+def resolved_since(run: ReconciliationRun | None) -> int:
+    return Finding.objects.filter(run=run, resolved_at__isnull=False).count() if run else 0
 
 
 # --- clean-up -----------------------------------------------------------------------------
@@ -43,32 +48,6 @@ def findings_of(run: ReconciliationRun | None) -> QuerySet[Finding]:
 
 class InvalidSelection(ValueError):
     """The selection does not name findings that can be cleaned up: nothing can be planned."""
-
-
-@dataclass(frozen=True)
-class FindingSelection:
-    """The findings of a clean-up: the ticked ones (`ids`), or with `filter_query` all those of
-    the latest report that the filter matches ("select all N matching")."""
-
-    ids: list[int] | None = None
-    filter_query: str | None = None
-
-    @classmethod
-    def from_request(cls, request) -> "FindingSelection":
-        """The report's bulk form posts the ticked `pk`s, or `_all=1` with the filter in the
-        URL's query string."""
-        if request.POST.get("_all") == "1":
-            kept = QueryDict(mutable=True)
-            for name in FindingFilterSet.base_filters:
-                if values := [value for value in request.GET.getlist(name) if value]:
-                    kept.setlist(name, values)
-            return cls(filter_query=kept.urlencode())
-        return cls(ids=_ids(request.POST.getlist("pk")))
-
-    def to_dict(self, run: ReconciliationRun) -> dict:
-        """For the batch's record (unlinking.selectors.describe_selection reads it)."""
-        chosen = {"ids": self.ids} if self.ids is not None else {"filter_query": self.filter_query}
-        return {"source": "reconciliation", "kind": "findings", "run_id": run.pk, **chosen}
 
 
 @dataclass(frozen=True)
@@ -83,35 +62,43 @@ class Cleanup:
     duplicate_payments: list[LinkedPayment]  # those the duplicates carry in Xero
     left_out: list[tuple[Finding, str]]
 
-    def plan(self) -> Plan:
+    def plan(self, busy: Mapping[str, int] | None = None) -> Plan:
         """Orphans are unlinked already: their plan's Actionstep steps are skipped as done, and
-        its Xero steps remove the copy their link pointed at. Duplicates get Xero steps only."""
+        its Xero steps remove the copy their link pointed at. Duplicates get Xero steps only.
+        A clean-up changes Xero only: a plan that would change Actionstep is refused."""
         plan = plan_unlink(
             self.orphans,
             [],
             PlanOptions(xero_cleanup=True),
             invoice_payments=self.orphan_payments,
+            busy=busy,
         )
-        return plan_xero_cleanup(self.duplicates, self.duplicate_payments, plan=plan)
+        plan = plan_xero_cleanup(self.duplicates, self.duplicate_payments, plan=plan, busy=busy)
+        in_actionstep = [s for s in plan.steps if not s.skipped and s.kind not in XERO_KINDS]
+        if in_actionstep:
+            raise ValueError(f"A clean-up changes Xero only, not: {in_actionstep[0].kind.label}")
+        return plan
 
 
-def cleanup_for(connection, selection: FindingSelection) -> Cleanup:
+def cleanable_findings(connection) -> QuerySet[Finding]:
+    """The findings a clean-up may act on: the orphans and duplicates of the connection's latest
+    report not resolved since (the "findings" list's rows, for core.selection)."""
+    run = latest_finished_run(connection)
+    return findings_of(run).filter(kind__in=CLEANABLE).select_related("invoice")
+
+
+def cleanup_for(connection, selection: Selection) -> Cleanup:
     """What cleaning up the selected findings of the connection's latest report acts on. Ticked
     ids that are not orphans or duplicates of that report make the whole selection invalid:
     acting on the rest would not be what the user confirmed."""
     run = latest_finished_run(connection)
-    cleanable = findings_of(run).filter(kind__in=CLEANABLE).select_related("invoice")
-    if selection.ids is not None:
-        findings = list(cleanable.filter(pk__in=selection.ids))
-        if len(findings) != len(selection.ids):
-            missing = len(selection.ids) - len(findings)
-            raise InvalidSelection(
-                f"{missing} of the selected findings are not orphans or duplicates of this "
-                "connection's latest report. Go back to the report and select again."
-            )
-    else:
-        query = QueryDict(selection.filter_query)
-        findings = list(FindingFilterSet(query, queryset=cleanable).qs)
+    findings = list(selection.queryset())
+    if selection.ids is not None and len(findings) != len(selection.ids):
+        missing = len(selection.ids) - len(findings)
+        raise InvalidSelection(
+            f"{missing} of the selected findings are not orphans or duplicates of this "
+            "connection's latest report. Go back to the report and select again."
+        )
     if not findings:
         raise InvalidSelection("No orphan or duplicate is selected.")
 
@@ -173,32 +160,6 @@ def _left_out_because(finding: Finding) -> str:
     elif finding.xero_invoice_id == invoice.xero_invoice_id.lower():
         return "its invoice now links to this copy: run the report again"
     return ""
-
-
-def cleanup_digest(plan: Plan) -> str:
-    """Fingerprint of the clean-up shown on the confirm page, which the confirmation carries:
-    Plan.digest names each step's record, and the record of a duplicate's step is the invoice
-    it duplicates, so the Xero ids are added to tell two duplicates of one invoice apart."""
-    h = hashlib.sha256(plan.digest().encode())
-    for step in plan.steps:
-        target = step.target
-        xero_id = target.xero_payment_id if step.payment else target.xero_invoice_id
-        h.update(f"{xero_id}\n".encode())
-    return h.hexdigest()[:32]
-
-
-def _ids(values: list[str]) -> list[int]:
-    """Posted ids as integers, in order, once each. What cannot be a row id is dropped: it
-    selects nothing either way."""
-    ids = {}
-    for value in values:
-        try:
-            pk = int(value)  # ValueError too for a number of more than 4,300 digits
-        except ValueError:
-            continue
-        if 0 < pk <= MAX_ID:
-            ids[pk] = None
-    return list(ids)
 
 
 def _unique(invoices: list[LinkedInvoice]) -> list[LinkedInvoice]:

@@ -16,9 +16,6 @@ from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations.errors import ApiError
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
-from unlinker.unlinking.models import UnlinkBatch
-from unlinker.unlinking.planning import XERO_KINDS, Plan
-from unlinker.unlinking.services import create_batch
 
 from .models import Finding, ReconciliationRun, XeroInvoiceCopy
 
@@ -419,17 +416,3 @@ def run_reconciliation(run: ReconciliationRun, client) -> ReconciliationRun:
     run.refresh_from_db()
     log.info("reconciliation %s of connection %s: %s", run.pk, run.connection_id, run.counts)
     return run
-
-
-# --- clean-up -----------------------------------------------------------------------------
-
-
-def queue_cleanup(*, connection, user, selection: dict, plan: Plan) -> UnlinkBatch:
-    """Queue the clean-up of report findings (selectors.cleanup_for) as an unlink batch.
-
-    It only ever deletes or voids in Xero: orphans are unlinked already, and a duplicate's
-    invoice stays linked to its own copy. A plan that would change Actionstep is refused."""
-    in_actionstep = [s for s in plan.steps if not s.skipped and s.kind not in XERO_KINDS]
-    if in_actionstep:
-        raise ValueError(f"A clean-up changes Xero only, not: {in_actionstep[0].kind.label}")
-    return create_batch(connection=connection, user=user, selection=selection, plan=plan)

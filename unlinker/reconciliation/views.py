@@ -1,7 +1,6 @@
 """The reconciliation report of each connection, its progress, and the clean-up in Xero of what
 it found. Views check access, call a selector or a service, and render."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,7 +10,8 @@ from django_htmx.http import HttpResponseStopPolling
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO
 from unlinker.connections.selectors import connection_for, connections_for
 from unlinker.core.listviews import BulkAction, ObjectListView
-from unlinker.unlinking.services import NothingToQueue
+from unlinker.core.selection import Selection
+from unlinker.unlinking.confirming import confirm
 
 from . import selectors, services
 from .filters import FindingFilterSet
@@ -78,39 +78,30 @@ def _progress(request, connection):
 @permission_required(CLEANUP_XERO, raise_exception=True)
 def cleanup(request, connection_id):
     """The confirm page of a clean-up: exactly what would be deleted or voided in Xero, and what
-    would be left to a person. With `confirm` and the fingerprint of the clean-up shown
-    (`plan_digest`), queue it as a batch and go to the batch's page."""
+    would be left to a person. Confirmed like every plan (unlinking.confirming)."""
     connection = connection_for(request.user, connection_id)
-    selection = selectors.FindingSelection.from_request(request)
+    selection = Selection.from_request(request, connection, "findings")
     try:
         chosen = selectors.cleanup_for(connection, selection)
     except selectors.InvalidSelection as exc:
         return _cannot_clean_up(request, connection, str(exc))
-    plan = chosen.plan()
-    digest = selectors.cleanup_digest(plan)
-
-    notice = ""
-    if request.POST.get("confirm") == "1":
-        if request.POST.get("plan_digest") == digest:
-            try:
-                batch = services.queue_cleanup(
-                    connection=connection,
-                    user=request.user,
-                    selection=selection.to_dict(chosen.run),
-                    plan=plan,
-                )
-            except NothingToQueue as exc:
-                return _cannot_clean_up(request, connection, str(exc))
-            messages.success(request, f"Batch {batch.pk} is queued: {batch.summary}.")
-            return redirect("unlinking:batch", pk=batch.pk)
-        notice = (
-            "The clean-up changed since it was shown (the report ran again, or the lists were "
-            "refreshed). Nothing was queued: check it again below."
-        )
+    confirmation = confirm(
+        request,
+        connection=connection,
+        selection={
+            "source": "reconciliation",
+            "run_id": chosen.run.pk,
+            **selection.to_dict(),
+        },
+        planner=chosen.plan,
+    )
+    if confirmation.response:
+        return confirmation.response
+    plan = confirmation.plan
 
     action = reverse("reconciliation:cleanup", args=[connection.pk])
     if selection.filter_query:
-        action = f"{action}?{selection.filter_query}"  # FindingSelection.from_request reads it
+        action = f"{action}?{selection.filter_query}"  # Selection.from_request reads it
     changes = [
         {
             "label": change.label,
@@ -136,8 +127,7 @@ def cleanup(request, connection_id):
         "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
         "left_out": chosen.left_out,
         "runnable": plan.runnable_count,
-        "digest": digest,
-        "notice": notice,
+        "confirmation": confirmation,
     }
     return render(request, "reconciliation/cleanup.html", context)
 

@@ -1,41 +1,49 @@
 """Runs the steps of confirmed batches, one Celery task per step.
 
 A step runs only when every step it depends on is done; when it finishes it queues the steps
-that were waiting for it. Its state is recorded before and after each upstream call, claimed by
-one task at a time, and every action re-reads upstream first (actions.py): a task delivered twice,
-or retried after a worker died, never acts twice.
+that were waiting for it. It is claimed by one task at a time, every attempt is recorded (which
+task, when, every request it sent and every answer: audit.py), and every action re-reads
+upstream first (actions.py): a task delivered twice, or retried after a worker died, never acts
+twice. Whatever an attempt raises counts: after MAX_ATTEMPTS the step fails with the reason and
+the steps that depend on it are skipped, so that no step loops for ever.
 """
 
 import logging
 import random
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from unlinker.integrations.errors import ApiError, AuthExpired, RateLimited
 from unlinker.integrations.throttle import time_scale
-from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
-from unlinker.mirror.services import recount_linked_payments
 
-from .actions import ACTIONS, GROUPED, Refused, xero_remove_invoices
-from .models import FINISHED_STATES, StepKind, StepState, UnlinkBatch, UnlinkStep
+from . import effects, targets
+from .actions import ACTIONS, GROUPED, XERO_IDS_PER_CALL, Refused, StepResult, xero_remove_invoices
+from .audit import AttemptAudit, earlier_write
+from .models import (
+    FINISHED_STATES,
+    UNFINISHED_STATES,
+    StepAttempt,
+    StepState,
+    UnlinkBatch,
+    UnlinkStep,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-XERO_INVOICES_PER_CALL = 50  # Xero's limit for one POST /Invoices
 BACKOFF_CAP_SECONDS = 300
+Attempt = StepAttempt.Outcome
 
 
 def stale_after() -> timedelta:
     """A claim older than this belongs to a worker that died (tasks are killed at the time
     limit well before)."""
-    return timedelta(seconds=getattr(settings, "STEP_STALE_SECONDS", 600))
+    return timedelta(seconds=settings.STEP_STALE_SECONDS)
 
 
 def _blocked_dependency():
@@ -75,33 +83,29 @@ def enqueue_ready_steps(batch_id: int) -> int:
     return len(step_ids)
 
 
-@dataclass
-class Clients:
-    actionstep: object
-    xero: object
-
-
 class _ConnectionClients:
-    """A connection's clients, each built (its credential read) only if the step uses it."""
+    """A connection's clients, each built (its credential read) only if the step uses it, and
+    each telling the attempts' audit of every request."""
 
-    def __init__(self, connection):
+    def __init__(self, connection, audit: AttemptAudit):
         self.connection = connection
+        self.audit = audit
 
     @cached_property
     def actionstep(self):
         from unlinker.integrations.factory import actionstep_client_for
 
-        return actionstep_client_for(self.connection)
+        client = actionstep_client_for(self.connection)
+        client.audit = self.audit
+        return client
 
     @cached_property
     def xero(self):
         from unlinker.integrations.factory import xero_client_for
 
-        return xero_client_for(self.connection)
-
-
-def clients_for(connection) -> _ConnectionClients:
-    return _ConnectionClients(connection)
+        client = xero_client_for(self.connection)
+        client.audit = self.audit
+        return client
 
 
 def _dependencies():
@@ -109,18 +113,22 @@ def _dependencies():
 
 
 def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
-    """Take the step for this task, or return None when it is not this task's to run."""
+    """Take the step for this task and open its next attempt (`step.attempt`), or return None
+    when it is not this task's to run."""
     now = timezone.now()
-    waiting = [StepState.PENDING, StepState.RUNNING]
     with transaction.atomic():
         step = (
             UnlinkStep.objects.select_for_update(of=("self",))
             .select_related("batch", "batch__connection", "invoice", "payment")
             .annotate(
                 dependency_unsuccessful=Exists(
-                    _dependencies().exclude(to_unlinkstep__state__in=[*waiting, StepState.DONE])
+                    _dependencies().exclude(
+                        to_unlinkstep__state__in=[*UNFINISHED_STATES, StepState.DONE]
+                    )
                 ),
-                dependency_waiting=Exists(_dependencies().filter(to_unlinkstep__state__in=waiting)),
+                dependency_waiting=Exists(
+                    _dependencies().filter(to_unlinkstep__state__in=UNFINISHED_STATES)
+                ),
                 has_dependents=Exists(
                     UnlinkStep.depends_on.through.objects.filter(to_unlinkstep=OuterRef("pk"))
                 ),
@@ -145,6 +153,20 @@ def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
             return None
         if step.dependency_waiting:
             return None  # queued again by the last dependency to finish
+        if step.attempts:
+            # An attempt still open belongs to a worker that stopped: it keeps what it sent.
+            StepAttempt.objects.filter(step=step, outcome=Attempt.RUNNING).update(
+                outcome=Attempt.INTERRUPTED,
+                finished_at=now,
+                detail="its worker stopped before the attempt ended",
+            )
+        if step.counted_attempts >= MAX_ATTEMPTS:
+            _fail(
+                step,
+                f"gave up after {step.counted_attempts} attempts; the last: "
+                f"{step.error or 'its worker stopped mid-step'}",
+            )
+            return None
         step.state = StepState.RUNNING
         step.claimed_by = task_id or ""
         step.started_at = now
@@ -153,6 +175,9 @@ def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
         step.save(
             update_fields=["state", "claimed_by", "started_at", "attempts", "next_attempt_at"]
         )
+        step.attempt = StepAttempt.objects.create(
+            step=step, number=step.attempts, task_id=task_id or "", started_at=now
+        )
         if batch.state != UnlinkBatch.State.RUNNING:
             UnlinkBatch.objects.filter(pk=batch.pk).update(
                 state=UnlinkBatch.State.RUNNING, paused_until=None, pause_reason=""
@@ -160,7 +185,7 @@ def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
     return step
 
 
-def execute_step(step_id: int, task_id: str = "", clients: Clients | None = None) -> None:
+def execute_step(step_id: int, task_id: str = "") -> None:
     step = _claim(step_id, task_id)
     if step is None:
         return
@@ -168,20 +193,35 @@ def execute_step(step_id: int, task_id: str = "", clients: Clients | None = None
     if step.kind in GROUPED:
         group += _claim_companions(step, task_id)
     try:
-        clients = clients or clients_for(step.batch.connection)
+        clients = _ConnectionClients(
+            step.batch.connection, AttemptAudit([member.attempt for member in group])
+        )
         if step.kind in GROUPED:
             results = xero_remove_invoices(group, clients)
         else:
             results = {step.pk: ACTIONS[step.kind](step, clients)}
-    except (Refused, ApiError) as exc:
+    except Exception as exc:  # every failure is an attempt, recorded with its reason
+        if not isinstance(exc, Refused | ApiError):
+            log.exception("step %s: %s", step.pk, type(exc).__name__)
         results = {member.pk: exc for member in group}
     for member in group:
-        result = results[member.pk]
-        if isinstance(result, Exception):
-            _record_failure(member, result)
-        else:
-            _done(member, result)
+        _settle(member, results[member.pk])
     finish_batch_if_settled(step.batch_id)
+
+
+def _settle(step: UnlinkStep, result: StepResult | Exception) -> None:
+    try:
+        if isinstance(result, Exception):
+            _record_failure(step, result)
+        else:
+            _done(step, result)
+    except Exception as exc:
+        # Recording the result failed (a bug, the database gone for a moment): this attempt
+        # counts as failed, and the step is retried from a fresh re-read.
+        if isinstance(result, Exception):
+            raise
+        log.exception("step %s: recording its result failed", step.pk)
+        _record_failure(step, exc)
 
 
 def _claim_companions(step: UnlinkStep, task_id: str) -> list[UnlinkStep]:
@@ -191,10 +231,15 @@ def _claim_companions(step: UnlinkStep, task_id: str) -> list[UnlinkStep]:
         .filter(kind__in=GROUPED)
         .exclude(pk=step.pk)
         .order_by("position")
-        .values_list("pk", flat=True)[: XERO_INVOICES_PER_CALL - 1]
+        .values_list("pk", flat=True)[: XERO_IDS_PER_CALL - 1]
     )
     claimed = (_claim(pk, task_id) for pk in list(candidates))
     return [companion for companion in claimed if companion is not None]
+
+
+def _why(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _record_failure(step: UnlinkStep, exc: Exception) -> None:
@@ -204,10 +249,13 @@ def _record_failure(step: UnlinkStep, exc: Exception) -> None:
         _rate_limited(step, exc)
     elif isinstance(exc, AuthExpired):
         _fail(step, f"{exc.message or 'authorisation expired'}: reconnect it on Connections")
-    elif exc.retryable and step.attempts < MAX_ATTEMPTS:
-        _retry_later(step, _backoff(step.attempts), f"{type(exc).__name__}: {exc.message}")
+    elif isinstance(exc, ApiError) and not exc.retryable:
+        _fail(step, _why(exc))
+    elif step.counted_attempts < MAX_ATTEMPTS:
+        # Passing failures, and anything unexpected: tried again, up to MAX_ATTEMPTS in all.
+        _retry_later(step, _backoff(step.attempts), _why(exc))
     else:
-        _fail(step, f"{type(exc).__name__}: {exc.message}")
+        _fail(step, f"attempt {step.counted_attempts} of {MAX_ATTEMPTS}: {_why(exc)}")
 
 
 def _backoff(attempts: int) -> float:
@@ -215,36 +263,52 @@ def _backoff(attempts: int) -> float:
     return base * random.uniform(0.5, 1.5)  # jitter spreads retries of many steps apart
 
 
-def _retry_later(step: UnlinkStep, countdown: float, why: str) -> None:
-    UnlinkStep.objects.filter(pk=step.pk).update(
-        state=StepState.PENDING,
-        claimed_by="",
-        next_attempt_at=timezone.now() + timedelta(seconds=countdown),
-        error=f"attempt {step.attempts}: {why}; retrying",
-    )
-    transaction.on_commit(lambda: _queue([step.pk], countdown=countdown))
+def _end_attempt(step: UnlinkStep, outcome: str, detail: str) -> None:
+    attempt = getattr(step, "attempt", None)
+    if attempt is not None:
+        StepAttempt.objects.filter(pk=attempt.pk).update(
+            outcome=outcome, detail=detail, finished_at=timezone.now()
+        )
+
+
+def _retry_later(
+    step: UnlinkStep, countdown: float, why: str, outcome: str = Attempt.RETRYING
+) -> None:
+    with transaction.atomic():
+        UnlinkStep.objects.filter(pk=step.pk).update(
+            state=StepState.PENDING,
+            claimed_by="",
+            next_attempt_at=timezone.now() + timedelta(seconds=countdown),
+            error=f"attempt {step.attempts}: {why}; retrying",
+        )
+        _end_attempt(step, outcome, why)
+        transaction.on_commit(lambda: _queue([step.pk], countdown=countdown))
 
 
 def _rate_limited(step: UnlinkStep, exc: RateLimited) -> None:
+    # Not counted as a failed attempt: the API asked us to wait, nothing went wrong.
+    UnlinkStep.objects.filter(pk=step.pk).update(rate_limited=F("rate_limited") + 1)
     if exc.is_daily:
         # Waiting hours in a countdown would outlive the broker's redelivery window: park the
         # batch in the database instead; the sweep resumes it.
         until = timezone.now() + timedelta(seconds=exc.retry_after or 3600)
-        UnlinkBatch.objects.filter(pk=step.batch_id).update(
-            state=UnlinkBatch.State.PAUSED,
-            paused_until=until,
-            pause_reason=f"Xero's daily call limit for this organisation is used up; "
-            f"resuming at {timezone.localtime(until):%H:%M %d %b}",
-        )
-        UnlinkStep.objects.filter(pk=step.pk).update(
-            state=StepState.PENDING, claimed_by="", next_attempt_at=until, error="daily limit"
-        )
+        with transaction.atomic():
+            UnlinkBatch.objects.filter(pk=step.batch_id).update(
+                state=UnlinkBatch.State.PAUSED,
+                paused_until=until,
+                pause_reason=f"Xero's daily call limit for this organisation is used up; "
+                f"resuming at {timezone.localtime(until):%H:%M %d %b}",
+            )
+            UnlinkStep.objects.filter(pk=step.pk).update(
+                state=StepState.PENDING, claimed_by="", next_attempt_at=until, error="daily limit"
+            )
+            _end_attempt(step, Attempt.WAITING, "Xero's daily call limit is used up")
         return
-    # Not counted as a failed attempt: the API asked us to wait, nothing went wrong.
-    UnlinkStep.objects.filter(pk=step.pk).update(attempts=step.attempts - 1)
     # Actionstep sends no Retry-After: back off as for any passing failure.
     wait = exc.retry_after if exc.retry_after is not None else _backoff(step.attempts)
-    _retry_later(step, wait + random.uniform(0, 1), f"rate limited ({exc.problem or 429})")
+    _retry_later(
+        step, wait + random.uniform(0, 1), f"rate limited ({exc.problem or 429})", Attempt.WAITING
+    )
 
 
 def _fail(step: UnlinkStep, error: str) -> None:
@@ -252,14 +316,18 @@ def _fail(step: UnlinkStep, error: str) -> None:
         UnlinkStep.objects.filter(pk=step.pk).update(
             state=StepState.FAILED, finished_at=timezone.now(), error=error, claimed_by=""
         )
+        _end_attempt(step, Attempt.FAILED, error)
         _skip_dependents(step)
+        targets.release_finished(step.batch_id)
 
 
 def _skip(step: UnlinkStep, reason: str) -> None:
-    UnlinkStep.objects.filter(pk=step.pk).update(
-        state=StepState.SKIPPED, finished_at=timezone.now(), error=reason, claimed_by=""
-    )
-    _skip_dependents(step)
+    with transaction.atomic():
+        UnlinkStep.objects.filter(pk=step.pk).update(
+            state=StepState.SKIPPED, finished_at=timezone.now(), error=reason, claimed_by=""
+        )
+        _skip_dependents(step)
+        targets.release_finished(step.batch_id)
 
 
 def _skip_dependents(step: UnlinkStep) -> None:
@@ -283,17 +351,32 @@ def _skip_dependents(step: UnlinkStep) -> None:
         )
 
 
-def _done(step: UnlinkStep, outcome) -> None:
+def _summary(step: UnlinkStep, result: StepResult) -> str:
+    """What the step did, in words: when a retry finds the work done, say whether an earlier
+    attempt of this step had sent the write that did it."""
+    if not result.already:
+        return result.summary
+    attempt = getattr(step, "attempt", None)
+    write = earlier_write(step, attempt.number) if attempt else None
+    if write is None:
+        return f"{result.summary}; nothing sent"
+    lost = ", whose answer was lost" if write.answer_lost else ""
+    return f"already done (by attempt {write.attempt.number}'s write{lost}): {result.summary}"
+
+
+def _done(step: UnlinkStep, result: StepResult) -> None:
+    summary = _summary(step, result)
     with transaction.atomic():
         UnlinkStep.objects.filter(pk=step.pk).update(
             state=StepState.DONE,
             finished_at=timezone.now(),
-            last_request=outcome.request,
-            last_response=outcome.response,
+            result=summary,
             error="",
             claimed_by="",
         )
-        record_in_mirror(step, outcome)
+        _end_attempt(step, Attempt.DONE, summary)
+        effects.record_step(step, result.xero_status)
+        targets.release_finished(step.batch_id, [step.target_key])
     if getattr(step, "has_dependents", True):  # annotated by _claim
         # After commit, so that the last of several dependencies to finish sees all of them done.
         # By primary key: a batch's pending steps can number thousands, its dependents few.
@@ -302,58 +385,39 @@ def _done(step: UnlinkStep, outcome) -> None:
         _queue(list(ready_steps().filter(pk__in=ids).order_by().values_list("pk", flat=True)))
 
 
-MIRROR_EFFECTS = {
-    StepKind.UNLINK_PAYMENT: (LinkedPayment, "payment_id", {"link_status": LinkStatus.UNLINKED}),
-    StepKind.DELETE_PAYMENT: (LinkedPayment, "payment_id", {"actionstep_status": "Deleted"}),
-    StepKind.REVERSE_PAYMENT: (LinkedPayment, "payment_id", {"actionstep_status": "Reversed"}),
-    StepKind.UNLINK_INVOICE: (LinkedInvoice, "invoice_id", {"link_status": LinkStatus.UNLINKED}),
-    StepKind.REVERT_INVOICE: (LinkedInvoice, "invoice_id", {"actionstep_status": "Draft"}),
-    StepKind.DELETE_INVOICE: (LinkedInvoice, "invoice_id", {"actionstep_status": "Deleted"}),
-    StepKind.XERO_DELETE_PAYMENT: (
-        LinkedPayment,
-        "payment_id",
-        {"xero_status": XeroStatus.DELETED},
-    ),
-}
-
-
-def record_in_mirror(step: UnlinkStep, outcome) -> None:
-    """Keep the lists truthful without waiting for the next sync."""
-    if step.kind in (StepKind.XERO_VOID_INVOICE, StepKind.XERO_DELETE_INVOICE):
-        linked_copy = step.invoice.xero_invoice_id.lower() if step.invoice else ""
-        # A duplicate's clean-up names the duplicate's Xero id: the linked copy is unchanged.
-        if not step.xero_id or step.xero_id.lower() == linked_copy:
-            LinkedInvoice.objects.filter(pk=step.invoice_id).update(xero_status=outcome.xero_status)
-        return
-    model, field, changes = MIRROR_EFFECTS[step.kind]
-    target = getattr(step, field)
-    if target is None:
-        return
-    model.objects.filter(pk=target).update(**changes)
-    if step.kind == StepKind.UNLINK_PAYMENT and step.payment and step.payment.invoice_id:
-        recount_linked_payments(step.batch.connection_id, [step.payment.invoice_id])
-
-
 def _unfinished_steps():
-    return UnlinkStep.objects.filter(batch_id=OuterRef("pk")).exclude(state__in=FINISHED_STATES)
+    return UnlinkStep.objects.filter(batch_id=OuterRef("pk"), state__in=UNFINISHED_STATES)
+
+
+def _steps_in(*states):
+    return UnlinkStep.objects.filter(batch_id=OuterRef("pk"), state__in=states)
 
 
 def finish_batch_if_settled(batch_id: int) -> None:
-    """One statement: the batch is finished once none of its steps is pending or running."""
-    UnlinkBatch.objects.filter(pk=batch_id).exclude(state=UnlinkBatch.State.FINISHED).exclude(
-        Exists(_unfinished_steps())
-    ).update(
-        state=UnlinkBatch.State.FINISHED,
+    """One statement: once none of its steps is pending or running, the batch is finished,
+    finished with problems (a step failed, or was skipped because one did) or cancelled."""
+    settled = UnlinkBatch.objects.filter(pk=batch_id).exclude(state__in=UnlinkBatch.SETTLED_STATES)
+    problems = UnlinkStep.objects.filter(batch_id=OuterRef("pk")).filter(
+        Q(state=StepState.FAILED) | Q(state=StepState.SKIPPED, skipped_by_plan=False)
+    )
+    changed = settled.exclude(Exists(_unfinished_steps())).update(
+        state=Case(
+            When(Exists(_steps_in(StepState.CANCELLED)), then=Value(UnlinkBatch.State.CANCELLED)),
+            When(Exists(problems), then=Value(UnlinkBatch.State.PROBLEMS)),
+            default=Value(UnlinkBatch.State.FINISHED),
+        ),
         finished_at=timezone.now(),
         paused_until=None,
         pause_reason="",
     )
+    if changed:
+        targets.release_finished(batch_id)
 
 
 def settle_batch_state(batch_id: int) -> None:
-    """A batch is finished exactly when none of its steps is pending or running: finishing or
-    cancelling the last waiting steps finishes it, retrying a finished batch's steps re-opens it."""
-    UnlinkBatch.objects.filter(pk=batch_id, state=UnlinkBatch.State.FINISHED).filter(
+    """A batch is settled exactly when none of its steps is pending or running: finishing or
+    cancelling the last waiting steps settles it, retrying a settled batch's steps re-opens it."""
+    UnlinkBatch.objects.filter(pk=batch_id, state__in=UnlinkBatch.SETTLED_STATES).filter(
         Exists(_unfinished_steps())
     ).update(state=UnlinkBatch.State.QUEUED, finished_at=None)
     finish_batch_if_settled(batch_id)
@@ -361,12 +425,27 @@ def settle_batch_state(batch_id: int) -> None:
 
 def sweep() -> int:
     """Safety net run by beat: re-queue steps whose task was lost (a worker killed mid-step, a
-    broker restarted) and resume paused batches whose wait is over."""
+    broker restarted) and resume paused batches whose wait is over. A step whose worker died
+    MAX_ATTEMPTS times is failed by its next claim, never run again."""
     now = timezone.now()
     stale = now - stale_after()
-    UnlinkStep.objects.filter(state=StepState.RUNNING, started_at__lt=stale).update(
-        state=StepState.PENDING, claimed_by="", error="re-queued: its worker stopped mid-step"
+    stopped = list(
+        UnlinkStep.objects.filter(state=StepState.RUNNING, started_at__lt=stale).values_list(
+            "pk", flat=True
+        )
     )
+    if stopped:
+        with transaction.atomic():
+            StepAttempt.objects.filter(step__in=stopped, outcome=Attempt.RUNNING).update(
+                outcome=Attempt.INTERRUPTED,
+                finished_at=now,
+                detail="its worker stopped before the attempt ended",
+            )
+            UnlinkStep.objects.filter(pk__in=stopped, state=StepState.RUNNING).update(
+                state=StepState.PENDING,
+                claimed_by="",
+                error="re-queued: its worker stopped mid-step",
+            )
     UnlinkBatch.objects.filter(state=UnlinkBatch.State.PAUSED, paused_until__lte=now).update(
         state=UnlinkBatch.State.RUNNING, paused_until=None, pause_reason=""
     )

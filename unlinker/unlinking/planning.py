@@ -12,6 +12,9 @@ and stored by `services.create_batch`, and the rules of the seed live here once:
   or SUBMITTED) only once it is unlinked and all its payments are deleted there: Xero refuses to
   void an invoice that still has a payment, and a batch payment's part goes to a person.
 
+A record that an unfinished batch already holds (`busy`: record key -> batch) is planned as
+skipped, "in batch N, still running": a record has one writer at a time.
+
 Steps of different invoices never depend on each other, so one failure blocks one invoice only.
 A step that cannot or need not run is planned as skipped with its reason. Nothing depends on such
 a step: one whose work is already done upstream satisfies its dependents, and one that is blocked
@@ -25,13 +28,13 @@ report finds them). Nothing is planned in Actionstep for them.
 import copy
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from django.db import models
 
-from unlinker.integrations import actionstep_resources as actionstep
+from unlinker.integrations import actionstep_resources as assumed
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 
 from .models import StepKind
@@ -111,14 +114,26 @@ NO_XERO_ID = "its Xero id is not known"
 BATCH_PAYMENT = "part of a Xero batch payment: remove it in Xero by hand"
 PAYMENT_LEFT_IN_XERO = "{payment} stays in Xero ({reason}); void the invoice once it is removed"
 CLEANUP_NOT_CHOSEN = "Xero clean-up not chosen"
+BUSY = "in batch {batch}, still running"
 
 XERO_GONE_STATUSES = {XeroStatus.VOIDED, XeroStatus.DELETED, XeroStatus.MISSING}
 # Xero deletes a DRAFT or SUBMITTED invoice and voids an approved one. An invoice not checked in
 # Xero yet came from an approved Actionstep invoice: AUTHORISED (or PAID), so it is voided.
 XERO_DELETED_INVOICE_STATUSES = {XeroStatus.DRAFT, XeroStatus.SUBMITTED, XeroStatus.DELETED}
-PAYMENT_NOT_APPLIED_STATUSES = {actionstep.PAYMENT_REVERSED, actionstep.PAYMENT_DELETED}
+PAYMENT_NOT_APPLIED_STATUSES = {assumed.PAYMENT_REVERSED, assumed.PAYMENT_DELETED}
 
 Record = LinkedInvoice | LinkedPayment
+
+
+def record_key(record: Record) -> str:
+    """How a record is named in the rule "one writer per record" (targets.py): a mirror row."""
+    kind = "payment" if isinstance(record, LinkedPayment) else "invoice"
+    return f"{kind}:{record.pk}"
+
+
+def xero_invoice_key(xero_invoice_id: str) -> str:
+    """A Xero invoice that is not the copy its Actionstep invoice links to (a duplicate)."""
+    return f"xero-invoice:{xero_invoice_id.lower()}"
 
 
 @dataclass
@@ -131,6 +146,9 @@ class PlannedStep:
     depends_on: tuple[int, ...] = ()
     added_automatically: bool = False
     skip_reason: str = ""
+    xero_id: str = ""  # the Xero record it acts on, when it acts in Xero
+    record_key: str = ""  # the record it writes (record_key, xero_invoice_key)
+    busy_batch: int | None = None  # skipped because this unfinished batch holds the record
 
     @property
     def skipped(self) -> bool:
@@ -180,6 +198,16 @@ XERO_KINDS = (
     StepKind.XERO_VOID_INVOICE,
     StepKind.XERO_DELETE_INVOICE,
 )
+
+
+# The kinds of step that remove a record for good, as the plan's warning names them.
+DESTRUCTIVE = {
+    StepKind.DELETE_PAYMENT: ("payment", "deleted in Actionstep"),
+    StepKind.DELETE_INVOICE: ("invoice", "deleted in Actionstep"),
+    StepKind.XERO_DELETE_PAYMENT: ("payment", "deleted in Xero"),
+    StepKind.XERO_VOID_INVOICE: ("invoice", "voided in Xero"),
+    StepKind.XERO_DELETE_INVOICE: ("invoice", "deleted in Xero"),
+}
 
 
 @dataclass(frozen=True)
@@ -250,11 +278,22 @@ class Plan:
         changed since the user read it (a sync ran, another batch went first) is not queued."""
         h = hashlib.sha256(repr(self.options.to_dict()).encode())
         for step in self.steps:
-            target = step.target
-            h.update(
-                f"{step.kind}:{type(target).__name__}:{target.pk}:{step.skip_reason}\n".encode()
-            )
+            h.update(f"{step.kind}:{step.record_key}:{step.xero_id}:{step.skip_reason}\n".encode())
         return h.hexdigest()[:32]
+
+    def destructive_counts(self) -> list[str]:
+        """What the plan removes for good, for the warning beside the button ("3 invoices
+        voided in Xero"), for each kind of step that deletes or voids, in the order they run."""
+        counts = Counter(step.kind for step in self.steps if not step.skipped)
+        return [
+            f"{_plural(counts[kind], noun)} {done}"
+            for kind, (noun, done) in DESTRUCTIVE.items()
+            if counts[kind]
+        ]
+
+    def record_keys(self) -> set[str]:
+        """The records the plan's runnable steps write."""
+        return {step.record_key for step in self.steps if not step.skipped}
 
 
 def plan_unlink(
@@ -263,6 +302,7 @@ def plan_unlink(
     options: PlanOptions,
     *,
     invoice_payments: Iterable[LinkedPayment] = (),
+    busy: Mapping[str, int] | None = None,
 ) -> Plan:
     """The ordered steps for the selected `invoices` and `payments` of one connection.
 
@@ -281,6 +321,7 @@ def plan_unlink(
     builder = _Builder(
         Plan(options=options, selected_invoices=len(invoices), selected_payments=len(payments)),
         selected_payment_ids={payment.pk for payment in payments},
+        busy=busy or {},
     )
     for invoice in invoices:
         builder.invoice_group(invoice, payments_of[invoice.pk])
@@ -330,6 +371,7 @@ def plan_xero_cleanup(
     payments: Iterable[LinkedPayment] = (),
     *,
     plan: Plan | None = None,
+    busy: Mapping[str, int] | None = None,
 ) -> Plan:
     """The steps that remove `duplicates` from Xero: each payment on a duplicate is deleted
     first (the linked lists must know it: `payments` are looked up by their Xero id), then the
@@ -346,14 +388,14 @@ def plan_xero_cleanup(
     duplicates = list(duplicates)
     by_xero_id = {p.xero_payment_id.lower(): p for p in payments if p.xero_payment_id}
     plan.selected_invoices += len(duplicates)
-    builder = _Builder(plan, selected_payment_ids=set())
+    builder = _Builder(plan, selected_payment_ids=set(), busy=busy or {})
     for duplicate in duplicates:
         builder.duplicate_group(duplicate, by_xero_id)
     return builder.finish()
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class _Handoff:
     """Where a step leaves the steps that must come after it: after `position` (it will run),
     free to go (its work is already done upstream), or skipped because `blocked`."""
 
@@ -361,14 +403,15 @@ class _Outcome:
     blocked: str = ""
 
 
-_DONE_ALREADY = _Outcome()
+_FREE = _Handoff()
 
 
 class _Builder:
-    def __init__(self, plan: Plan, selected_payment_ids: set[int]):
+    def __init__(self, plan: Plan, selected_payment_ids: set[int], busy: Mapping[str, int]):
         self.plan = plan
         self.options = plan.options
         self.selected_payment_ids = selected_payment_ids
+        self.busy = busy
         # records the plan covers, and those a runnable Xero step deletes or voids
         self.covered: list[Record] = []
         self.xero_removed: set[tuple[type, int]] = set()
@@ -434,12 +477,20 @@ class _Builder:
             reason = next((o.blocked for o in deletes if o.blocked), "")
         # Not marked xero_removes: that bookkeeping knows records by primary key, and the
         # target's is its invoice's, which the orphan's own copy or another duplicate may share.
-        self.add(group, kind, target, reason=reason, after=deletes)
+        self.add(
+            group,
+            kind,
+            target,
+            reason=reason,
+            after=deletes,
+            key=xero_invoice_key(duplicate.xero_invoice_id),
+        )
         group.steps[-1].target_label = duplicate.label
+        reason = group.steps[-1].skip_reason
         if reason and _live_in_xero(target):
             self.plan.stays_in_xero.append(XeroLeftover(target, duplicate.label, reason))
 
-    def xero_delete_duplicate_payment(self, group: PlanGroup, payment: LinkedPayment) -> _Outcome:
+    def xero_delete_duplicate_payment(self, group: PlanGroup, payment: LinkedPayment) -> _Handoff:
         """Nothing is unlinked for a duplicate: a payment whose link is live stays."""
         if payment.link_status == LinkStatus.LINKED and not _gone_from_xero_reason(payment):
             left = PAYMENT_LEFT_IN_XERO.format(payment=_label(payment), reason=PAYMENT_STILL_LINKED)
@@ -448,14 +499,14 @@ class _Builder:
                 StepKind.XERO_DELETE_PAYMENT,
                 payment,
                 reason=PAYMENT_STILL_LINKED,
-                outcome=_Outcome(blocked=left),
+                outcome=_Handoff(blocked=left),
                 xero_removes=True,
             )
-        return self.xero_delete_payment(group, payment, _DONE_ALREADY)
+        return self.xero_delete_payment(group, payment, _FREE)
 
     # --- steps ----------------------------------------------------------------------------
 
-    def unlink_payment(self, group: PlanGroup, payment: LinkedPayment) -> _Outcome:
+    def unlink_payment(self, group: PlanGroup, payment: LinkedPayment) -> _Handoff:
         reason, outcome = _unlink_state(payment)
         if reason and self.is_automatic(payment):
             # An invoice's payments are added only when still linked (a vanished one that was
@@ -468,12 +519,12 @@ class _Builder:
         group: PlanGroup,
         invoice: LinkedInvoice,
         payments: Sequence[LinkedPayment],
-        payment_unlinks: dict[int, _Outcome],
-    ) -> _Outcome:
+        payment_unlinks: dict[int, _Handoff],
+    ) -> _Handoff:
         reason, outcome = _unlink_state(invoice)
         if not reason:
             reason = _linked_payments_reason(invoice, payments)
-            outcome = _Outcome(blocked=reason) if reason else outcome
+            outcome = _Handoff(blocked=reason) if reason else outcome
         return self.add(
             group,
             StepKind.UNLINK_INVOICE,
@@ -483,7 +534,7 @@ class _Builder:
             after=payment_unlinks.values(),
         )
 
-    def remove_payment(self, group: PlanGroup, payment: LinkedPayment, unlink: _Outcome):
+    def remove_payment(self, group: PlanGroup, payment: LinkedPayment, unlink: _Handoff):
         kind = (
             StepKind.DELETE_PAYMENT
             if self.options.remove_payments == PaymentRemoval.DELETE
@@ -492,7 +543,7 @@ class _Builder:
         # (A vanished payment, the one kind whose unlink is blocked, is not applied either.)
         reason = _not_applied_reason(payment)
         if reason and self.is_automatic(payment):
-            return _DONE_ALREADY
+            return _FREE
         return self.add(group, kind, payment, reason=reason, after=[unlink])
 
     def invoice_after(
@@ -500,16 +551,16 @@ class _Builder:
         group: PlanGroup,
         invoice: LinkedInvoice,
         payments: Sequence[LinkedPayment],
-        unlink: _Outcome,
-        removals: list[_Outcome],
+        unlink: _Handoff,
+        removals: list[_Handoff],
     ):
         revert = self.options.after == InvoiceAfter.REVERT
         kind = StepKind.REVERT_INVOICE if revert else StepKind.DELETE_INVOICE
         if invoice.vanished_at:
             reason = GONE_UPSTREAM
-        elif invoice.actionstep_status == actionstep.BILL_DELETED:
+        elif invoice.actionstep_status == assumed.BILL_DELETED:
             reason = ALREADY_DELETED
-        elif revert and invoice.actionstep_status == actionstep.BILL_DRAFT:
+        elif revert and invoice.actionstep_status == assumed.BILL_DRAFT:
             reason = ALREADY_DRAFT
         elif unlink.blocked:
             reason = INVOICE_STAYS_LINKED.format(reason=unlink.blocked)
@@ -522,12 +573,12 @@ class _Builder:
         self.add(group, kind, invoice, reason=reason, after=[unlink, *removals])
 
     def xero_delete_payment(
-        self, group: PlanGroup, payment: LinkedPayment, unlink: _Outcome
-    ) -> _Outcome:
+        self, group: PlanGroup, payment: LinkedPayment, unlink: _Handoff
+    ) -> _Handoff:
         gone = _gone_from_xero_reason(payment)
         if gone:
             if self.is_automatic(payment):
-                return _DONE_ALREADY
+                return _FREE
             return self.add(group, StepKind.XERO_DELETE_PAYMENT, payment, reason=gone)
         if payment.vanished_at:
             reason = GONE_UPSTREAM
@@ -545,7 +596,7 @@ class _Builder:
             StepKind.XERO_DELETE_PAYMENT,
             payment,
             reason=reason,
-            outcome=_Outcome(blocked=left),
+            outcome=_Handoff(blocked=left),
             after=[unlink],
             xero_removes=True,
         )
@@ -555,8 +606,8 @@ class _Builder:
         group: PlanGroup,
         invoice: LinkedInvoice,
         payments: Sequence[LinkedPayment],
-        unlink: _Outcome,
-        xero_deletes: dict[int, _Outcome],
+        unlink: _Handoff,
+        xero_deletes: dict[int, _Handoff],
     ):
         deleted = invoice.xero_status in XERO_DELETED_INVOICE_STATUSES
         kind = StepKind.XERO_DELETE_INVOICE if deleted else StepKind.XERO_VOID_INVOICE
@@ -591,12 +642,22 @@ class _Builder:
         record: Record,
         *,
         reason: str = "",
-        outcome: _Outcome = _DONE_ALREADY,
-        after: Iterable[_Outcome] = (),
+        outcome: _Handoff = _FREE,
+        after: Iterable[_Handoff] = (),
         xero_removes: bool = False,
-    ) -> _Outcome:
+        key: str = "",
+    ) -> _Handoff:
         """Append a step; `outcome` is what its dependents get if it is skipped."""
         is_payment = isinstance(record, LinkedPayment)
+        key = key or record_key(record)
+        holder = self.busy.get(key)
+        if holder is not None and not reason:
+            # Another unfinished batch writes this record: this plan leaves it, and what
+            # depends on it, alone.
+            reason = BUSY.format(batch=holder)
+            outcome = _Handoff(blocked=reason)
+        else:
+            holder = None
         step = PlannedStep(
             position=len(self.plan.steps),
             kind=kind,
@@ -607,6 +668,9 @@ class _Builder:
             depends_on=() if reason else tuple(o.position for o in after if o.position is not None),
             added_automatically=self.is_automatic(record),
             skip_reason=reason,
+            xero_id=_xero_id(kind, record),
+            record_key=key,
+            busy_batch=holder,
         )
         self.plan.steps.append(step)
         group.steps.append(step)
@@ -616,17 +680,17 @@ class _Builder:
                 self.xero_skip_reason[key] = reason
             else:
                 self.xero_removed.add(key)
-        return outcome if reason else _Outcome(position=step.position)
+        return outcome if reason else _Handoff(position=step.position)
 
 
-def _unlink_state(record: Record) -> tuple[str, _Outcome]:
+def _unlink_state(record: Record) -> tuple[str, _Handoff]:
     """Why the record's unlink is skipped (empty: it runs), and where a skip leaves the steps that
     must follow the unlink: free when already unlinked, blocked when the link may still be live."""
     if record.vanished_at:
-        return GONE_UPSTREAM, _Outcome(blocked=GONE_UPSTREAM)
+        return GONE_UPSTREAM, _Handoff(blocked=GONE_UPSTREAM)
     if record.link_status == LinkStatus.UNLINKED:
-        return ALREADY_UNLINKED, _DONE_ALREADY
-    return "", _DONE_ALREADY
+        return ALREADY_UNLINKED, _FREE
+    return "", _FREE
 
 
 def _linked_payments_reason(invoice: LinkedInvoice, payments: Sequence[LinkedPayment]) -> str:
@@ -657,6 +721,12 @@ def _gone_from_xero_reason(record: Record) -> str:
     if record.xero_status in XERO_GONE_STATUSES:
         return XERO_GONE.format(status=record.xero_status.lower())
     return ""
+
+
+def _xero_id(kind: StepKind, record: Record) -> str:
+    if kind not in XERO_KINDS:
+        return ""
+    return record.xero_payment_id if isinstance(record, LinkedPayment) else record.xero_invoice_id
 
 
 def _live_in_xero(record: Record) -> bool:

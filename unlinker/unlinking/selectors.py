@@ -1,7 +1,7 @@
 """Reads for unlinking: the rows a plan is made from, the batches a user may see, and how far a
 batch has got."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
@@ -9,9 +9,10 @@ from django.http import Http404
 
 from unlinker.connections.models import Connection
 from unlinker.connections.selectors import connections_for
+from unlinker.core.selection import Selection
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment
-from unlinker.mirror.selection import Selection
 
+from .filters import NOT_NEEDED  # skipped when the plan was made: already done, or blocked
 from .models import FINISHED_STATES, StepState, UnlinkBatch, UnlinkStep
 from .planning import Plan, PlanOptions, plan_unlink
 
@@ -28,9 +29,13 @@ class PlanRows:
     payments: list[LinkedPayment]
     invoice_payments: list[LinkedPayment]
 
-    def plan(self, options: PlanOptions) -> Plan:
+    def plan(self, options: PlanOptions, busy: Mapping[str, int] | None = None) -> Plan:
         return plan_unlink(
-            self.invoices, self.payments, options, invoice_payments=self.invoice_payments
+            self.invoices,
+            self.payments,
+            options,
+            invoice_payments=self.invoice_payments,
+            busy=busy,
         )
 
 
@@ -96,18 +101,20 @@ def _rows(*, invoices: list[LinkedInvoice], payments: list[LinkedPayment]) -> Pl
 # --- batches ------------------------------------------------------------------------------
 
 
-def batches_for(user) -> QuerySet[UnlinkBatch]:
-    """The batches of the connections the user may see, newest first."""
-    return UnlinkBatch.objects.filter(connection__in=connections_for(user)).select_related(
+def batches_for(user, *, writable: bool = False) -> QuerySet[UnlinkBatch]:
+    """The batches of the connections the user may see, newest first: of disconnected
+    connections too (their history is kept), unless `writable` (to retry, resume, cancel)."""
+    connections = connections_for(user, archived=not writable)
+    return UnlinkBatch.objects.filter(connection__in=connections).select_related(
         "connection", "created_by"
     )
 
 
-def batch_for(user, pk) -> UnlinkBatch:
+def batch_for(user, pk, *, writable: bool = False) -> UnlinkBatch:
     """Batch `pk` if its connection is one the user may see; 404 otherwise, as for
     connections."""
     try:
-        return batches_for(user).get(pk=int(pk))
+        return batches_for(user, writable=writable).get(pk=int(pk))
     except (UnlinkBatch.DoesNotExist, TypeError, ValueError, OverflowError):
         raise Http404("No such batch") from None
 
@@ -120,29 +127,45 @@ def _count_field(state: str) -> str:
     return f"steps_{state}"
 
 
+def _state_filter(state: str) -> Q:
+    if state == StepState.SKIPPED:
+        return Q(steps__state=state, steps__skipped_by_plan=False)
+    if state == NOT_NEEDED:
+        return Q(steps__state=StepState.SKIPPED, steps__skipped_by_plan=True)
+    return Q(steps__state=state)
+
+
+COUNTED = [*StepState.values, NOT_NEEDED]
+
+
 def with_step_counts(batches: QuerySet[UnlinkBatch]) -> QuerySet[UnlinkBatch]:
-    """Annotate each batch with its number of steps in each state (`steps_<state>`) and in all
-    (`steps_total`): one query for a whole page of the history."""
+    """Annotate each batch with its number of steps in each state (`steps_<state>`, steps the
+    plan skipped apart as `steps_not_needed`) and in all (`steps_total`): one query for a whole
+    page of the history."""
     return batches.annotate(
         steps_total=Count("steps"),
-        **{
-            _count_field(state): Count("steps", filter=Q(steps__state=state))
-            for state in StepState.values
-        },
+        **{_count_field(state): Count("steps", filter=_state_filter(state)) for state in COUNTED},
     )
 
 
 @dataclass(frozen=True)
 class Progress:
-    counts: dict[str, int]  # steps per state, every state present
+    """How far a batch has got. `skipped` counts the steps skipped because a step they depend on
+    did not succeed; the steps the plan skipped (already done, or blocked) are `not_needed`."""
+
+    counts: dict[str, int]  # steps per state (and NOT_NEEDED), every one present
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     @property
+    def to_run(self) -> int:
+        return self.total - self.counts[NOT_NEEDED]
+
+    @property
     def finished(self) -> int:
-        return sum(self.counts[state] for state in FINISHED_STATES)
+        return sum(self.counts[state] for state in FINISHED_STATES) + self.counts[NOT_NEEDED]
 
     @property
     def percent(self) -> int:
@@ -153,20 +176,64 @@ class Progress:
         """No step is waiting or running: nothing more will change unless someone retries."""
         return self.finished == self.total
 
-    def by_state(self) -> list[tuple[StepState, int]]:
-        return [(state, self.counts[state]) for state in StepState]
+    def by_state(self) -> list[tuple[str, str, int]]:
+        """(state, label, count) of every state, the plan's skips last."""
+        labels = {**dict(StepState.choices), NOT_NEEDED: "Not needed"}
+        return [(state, labels[state], self.counts[state]) for state in COUNTED]
+
+    def segments(self) -> list[tuple[str, str, int, int]]:
+        """The progress bar: (state, label, count, whole percent of all steps, at least 1) of
+        each finished state with steps, done first; what is left is the bar's empty part."""
+        order = [StepState.DONE, NOT_NEEDED, StepState.FAILED, StepState.SKIPPED]
+        order.append(StepState.CANCELLED)
+        labels = {state: label for state, label, _ in self.by_state()}
+        return [
+            (state, labels[state], n, max(1, min(100, round(100 * n / self.total))))
+            for state in order
+            if (n := self.counts[state])
+        ]
 
 
 def progress(batch: UnlinkBatch) -> Progress:
     """The batch's step counts: from `with_step_counts` when annotated, else one aggregate
     query."""
     if hasattr(batch, "steps_total"):
-        counts = {state: getattr(batch, _count_field(state)) for state in StepState.values}
+        counts = {state: getattr(batch, _count_field(state)) for state in COUNTED}
     else:
-        counts = UnlinkStep.objects.filter(batch=batch).aggregate(
-            **{state: Count("pk", filter=Q(state=state)) for state in StepState.values}
+        counts = UnlinkBatch.objects.filter(pk=batch.pk).aggregate(
+            **{state: Count("steps", filter=_state_filter(state)) for state in COUNTED}
         )
     return Progress(counts)
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    label: str
+    tone: str  # success, danger, warning, neutral, info: the badge's colour
+
+
+def status(batch: UnlinkBatch, progress: Progress) -> BatchStatus:
+    """The batch's state as people read it: a failed or cancelled batch never looks done."""
+    counts = progress.counts
+    State = UnlinkBatch.State
+    if batch.state == State.PAUSED:
+        return BatchStatus("Paused", "warning")
+    if batch.state == State.CANCELLED:
+        not_run = counts[StepState.CANCELLED]
+        return BatchStatus(f"Cancelled ({not_run:,} of {progress.to_run:,} not run)", "neutral")
+    if batch.state == State.PROBLEMS:
+        parts = []
+        if counts[StepState.FAILED]:
+            parts.append(f"{counts[StepState.FAILED]:,} failed")
+        if counts[StepState.SKIPPED]:
+            parts.append(f"{counts[StepState.SKIPPED]:,} skipped")
+        tone = "danger" if counts[StepState.FAILED] else "warning"
+        return BatchStatus(f"Finished with {' and '.join(parts) or 'problems'}", tone)
+    if batch.state == State.FINISHED:
+        return BatchStatus("Finished", "success")
+    if batch.state == State.RUNNING:
+        return BatchStatus("Running", "info")
+    return BatchStatus(batch.get_state_display(), "info")
 
 
 def describe_selection(selection: dict) -> str:

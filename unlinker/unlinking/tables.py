@@ -1,4 +1,5 @@
 import django_tables2 as tables
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from unlinker.mirror.tables import BadgeColumn, NumberColumn
@@ -14,8 +15,7 @@ class BatchTable(tables.Table):
     )
     connection = tables.Column("Connection", order_by=("connection__name", "id"))
     summary = tables.Column("What", orderable=False)
-    steps = tables.Column("Steps", accessor="steps_total", orderable=False)
-    state = BadgeColumn("State", order_by=("state", "id"))
+    state = tables.Column("State", order_by=("state", "id"))
     progress = tables.Column("Progress", accessor="pk", orderable=False)
 
     class Meta:
@@ -23,41 +23,37 @@ class BatchTable(tables.Table):
             "No unlink batch yet: select invoices or payments in a linked list to start one."
         )
 
-    def render_steps(self, record):
-        counts = selectors.progress(record).by_state()
-        return format_html(
-            "{}",
-            " · ".join(f"{n:,} {state.label.lower()}" for state, n in counts if n),
-        )
+    def render_connection(self, value, record):
+        if record.connection.disconnected_at:
+            return format_html('{} <span class="badge archived">archived</span>', value)
+        return value
+
+    def render_state(self, record):
+        status = selectors.status(record, selectors.progress(record))
+        return format_html('<span class="badge tone-{}">{}</span>', status.tone, status.label)
 
     def render_progress(self, record):
-        progress = selectors.progress(record)
-        return format_html(
-            '<progress max="{}" value="{}">{}%</progress> {}%',
-            progress.total,
-            progress.finished,
-            progress.percent,
-            progress.percent,
+        return render_to_string(
+            "unlinking/_progress_bar.html", {"progress": selectors.progress(record)}
         )
 
 
 class StepTable(tables.Table):
-    """Every step of a batch (exports.py writes the same steps as the audit CSV)."""
+    """Every step of a batch, with every attempt and every request it sent (exports.py writes
+    the same as the audit CSV)."""
 
     position = NumberColumn("#")
     kind = tables.Column("Step")
     target_label = tables.Column("Target")
     state = BadgeColumn("State")
-    attempts = NumberColumn("Attempts")
-    error = tables.Column("Error or reason")
-    last_request = tables.Column("Sent")
-    last_response = tables.Column("Came back")
+    result = tables.Column("Result or reason", accessor="pk")
+    attempts = tables.Column("Attempts and requests", accessor="pk")
     started_at = tables.DateTimeColumn(verbose_name="Started")
     finished_at = tables.DateTimeColumn(verbose_name="Finished")
-    retry = tables.TemplateColumn(template_name="unlinking/_retry_step.html")
+    retry = tables.TemplateColumn(template_name="unlinking/_retry_step.html", verbose_name="")
 
     class Meta:
-        attrs = {"class": "object-table"}
+        attrs = {"class": "object-table steps-table"}
         orderable = False  # the plan's order is the order that matters
         empty_text = "No step in this state."
 
@@ -65,3 +61,14 @@ class StepTable(tables.Table):
         if record.added_automatically:
             return format_html('{} <span class="badge added">added</span>', value)
         return value
+
+    def render_state(self, value, record):
+        if record.state == "skipped" and record.skipped_by_plan:
+            return format_html('<span class="badge not_needed">{}</span>', "Not needed")
+        return format_html('<span class="badge {}">{}</span>', record.state, value)
+
+    def render_result(self, record):
+        return record.error or record.result or "—"
+
+    def render_attempts(self, record):
+        return render_to_string("unlinking/_attempts.html", {"step": record})

@@ -8,14 +8,14 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for
-from unlinker.mirror.selection import KINDS, Selection
+from unlinker.core.selection import Selection
 
 from . import exports, selectors, services
+from .confirming import confirm
 from .filters import StepFilterSet
 from .forms import PlanForm
 from .planning import InvoiceAfter, PaymentRemoval
@@ -25,35 +25,26 @@ from .tables import BatchTable, StepTable
 # of each list (what stays in Xero, what the clean-up would remove).
 GROUPS_SHOWN = 50
 RECORDS_SHOWN = 20
+LIST_KINDS = ("invoices", "payments")  # the lists a plan is made from
+MAX_REDIRECT = 8000  # characters of a URL redirected to (Django refuses more than 16,384)
 BATCHES_PER_PAGE = 50
 STEPS_PER_PAGE = 100
 
 
 @require_POST
 @permission_required(QUEUE_UNLINK, raise_exception=True)
-def plan_page(request):
-    """The plan page's own URL: the selection names its connection in a field (see plan_view
-    for the other fields)."""
-    connection_id = request.POST.get("connection", "")
-    kind = request.POST.get("kind")
-    if not connection_id.isdecimal() or kind not in KINDS:
-        return _cannot_plan(
-            request, "The selection does not say which connection and which list it is from."
-        )
+def plan_page(request, connection_id):
+    """The plan of a list's selection, and its confirmation. The lists' "Unlink from Xero" posts
+    here: the selection's fields (`kind`, `pk`s or `_all` with the filter in the query string),
+    and once on this page `remove_payments` (none|delete|reverse), `after` (none|revert|delete),
+    `xero_cleanup` ("on"; admins only), `plan_digest`, `confirm_key` and `confirm` ("1" to
+    queue: see confirming.py). Nothing is created unless all of them are valid and the plan is
+    still the one shown."""
     connection = connection_for(request.user, connection_id)
-    return plan_view(request, connection, Selection.from_request(request, connection, kind))
-
-
-def plan_view(request, connection, selection: Selection):
-    """Show the plan for `selection` of `connection`; with `confirm`, queue it as a batch and go
-    to the batch's page. The lists' "Unlink from Xero" hands off here.
-
-    The caller has required POST and QUEUE_UNLINK and got `connection` from `connection_for`.
-    POST fields besides the selection's: `remove_payments` (none|delete|reverse), `after`
-    (none|revert|delete), `xero_cleanup` ("on"; admins only), `plan_digest` (the plan shown) and
-    `confirm` ("1" to queue). Nothing is created unless all of them are valid and the plan is
-    still the one shown.
-    """
+    kind = request.POST.get("kind")
+    if kind not in LIST_KINDS:
+        return _cannot_plan(request, "The selection does not say which list it is from.")
+    selection = Selection.from_request(request, connection, kind)
     form = PlanForm(request.POST, user=request.user)
     if not form.is_valid():
         problems = [error for errors in form.errors.values() for error in errors]
@@ -63,30 +54,17 @@ def plan_view(request, connection, selection: Selection):
     except selectors.InvalidSelection as exc:
         return _cannot_plan(request, str(exc))
     options = form.options()
-    plan = rows.plan(options)
-    digest = plan.digest()
+    confirmation = confirm(
+        request,
+        connection=connection,
+        selection=selection.to_dict(),
+        planner=lambda busy: rows.plan(options, busy=busy),
+    )
+    if confirmation.response:
+        return confirmation.response
+    plan = confirmation.plan
 
-    notice = ""
-    if form.cleaned_data["confirm"]:
-        if form.cleaned_data["plan_digest"] == digest:
-            try:
-                batch = services.create_batch(
-                    connection=connection,
-                    user=request.user,
-                    selection=selection.to_dict(),
-                    plan=plan,
-                )
-            except services.NothingToQueue as exc:
-                return _cannot_plan(request, str(exc))
-            messages.success(request, f"Batch {batch.pk} is queued: {batch.summary}.")
-            url = reverse("unlinking:batch", args=[batch.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-        notice = (
-            "The plan changed since it was shown (the lists were refreshed, or the options "
-            "changed). Nothing was queued: check it again below."
-        )
-
-    action = reverse("unlinking:plan")
+    action = reverse("unlinking:plan", args=[connection.pk])
     if selection.filter_query:
         action = f"{action}?{selection.filter_query}"  # Selection.from_request reads it there
     context = {
@@ -95,8 +73,7 @@ def plan_view(request, connection, selection: Selection):
         "selection": selection,
         "action": action,
         "plan": plan,
-        "digest": digest,
-        "notice": notice,
+        "confirmation": confirmation,
         "options": options,
         "removal_choices": PaymentRemoval.choices,
         "after_choices": InvoiceAfter.choices,
@@ -105,12 +82,17 @@ def plan_view(request, connection, selection: Selection):
         "stays": plan.stays_in_xero[:RECORDS_SHOWN],
         "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
         "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
+        "destructive": plan.destructive_counts(),
     }
     if request.htmx and request.htmx.target == "plan":  # an option changed
         return render(request, "unlinking/plan.html#plan", context)
     if request.user.has_perm(CLEANUP_XERO):
         # The clean-up option lists exactly what it would delete or void, before it is chosen.
-        cleanup = plan if options.xero_cleanup else rows.plan(replace(options, xero_cleanup=True))
+        cleanup = (
+            plan
+            if options.xero_cleanup
+            else rows.plan(replace(options, xero_cleanup=True), busy=confirmation.busy)
+        )
         context["xero_preview"] = [
             {
                 "label": change.label,
@@ -122,6 +104,24 @@ def plan_view(request, connection, selection: Selection):
             for change in cleanup.xero_changes()
         ]
     return render(request, "unlinking/plan.html", context)
+
+
+@require_POST
+@permission_required(QUEUE_UNLINK, raise_exception=True)
+def moved_plan_page(request, connection_id=None):
+    """The plan page's old addresses (/history/plan/ with the connection in a field, and
+    /linked/N/unlink/): a 308 keeps the POST and its selection."""
+    if connection_id is not None:
+        connection_for(request.user, connection_id)  # 404 for a connection not theirs
+    connection_id = str(connection_id or request.POST.get("connection", ""))
+    if not connection_id.isdecimal() or len(connection_id) > 19:  # a bigint, or nothing
+        return _cannot_plan(request, "The selection does not say which connection it is from.")
+    url = reverse("unlinking:plan", args=[int(connection_id)])
+    if query := request.GET.urlencode():
+        url = f"{url}?{query}"
+    if len(url) > MAX_REDIRECT:
+        return _cannot_plan(request, "The list's filter is too long to plan from.")
+    return redirect(url, permanent=True, preserve_request=True)
 
 
 def _cannot_plan(request, message: str):
@@ -156,9 +156,10 @@ def batch_page(request, pk):
     if request.GET.get("_export") == "csv":
         filename = f"unlink-batch-{batch.pk}-steps.csv"
         return exports.steps_csv(batch, filterset.qs, filename)
-    table = StepTable(
-        filterset.qs, exclude=() if request.user.has_perm(QUEUE_UNLINK) else ("retry",)
+    steps = filterset.qs.prefetch_related("attempt_log__requests").select_related(
+        "batch__connection"
     )
+    table = StepTable(steps, exclude=() if request.user.has_perm(QUEUE_UNLINK) else ("retry",))
     _paginate(request, table, STEPS_PER_PAGE)
     progress = selectors.progress(batch)
     context = {
@@ -166,6 +167,7 @@ def batch_page(request, pk):
         "batch": batch,
         "selection": selectors.describe_selection(batch.selection),
         "progress": progress,
+        "status": selectors.status(batch, progress),
         "state": filterset.form.cleaned_data.get("state") if filterset.is_valid() else "",
         "table": table,
     }
@@ -180,30 +182,61 @@ def batch_page(request, pk):
 @permission_required(QUEUE_UNLINK, raise_exception=True)
 def retry(request, pk):
     """Retry the batch's failed steps, or only the posted `step` ids."""
-    batch = selectors.batch_for(request.user, pk)
-    step_ids = None
-    if "step" in request.POST:
-        # A step id is a bigint: 19 digits at most. Longer values name no step, and int()
-        # refuses strings of more than 4,300 digits (ValueError: a 500).
-        step_ids = [int(v) for v in request.POST.getlist("step") if v.isdecimal() and len(v) <= 19]
-    count = services.retry_failed_steps(batch=batch, user=request.user, step_ids=step_ids)
-    if count:
-        messages.success(request, f"{count} step(s) queued again.")
-    else:
-        messages.info(request, "There was no failed step to retry.")
-    return redirect("unlinking:batch", pk=batch.pk)
+    return _queue_again(
+        request, pk, services.retry_failed_steps, "There was no failed step to retry."
+    )
 
 
 @require_POST
 @permission_required(QUEUE_UNLINK, raise_exception=True)
+def resume(request, pk):
+    """Queue the batch's cancelled steps again, or only the posted `step` ids."""
+    nothing = "There was no cancelled step to queue again."
+    return _queue_again(request, pk, services.resume_cancelled_steps, nothing)
+
+
+def _queue_again(request, pk, service, nothing: str):
+    batch = selectors.batch_for(request.user, pk, writable=True)
+    count = service(batch=batch, user=request.user, step_ids=_posted_steps(request))
+    if count:
+        messages.success(request, f"{_steps(count)} queued again.")
+    else:
+        messages.info(request, nothing)
+    return redirect("unlinking:batch", pk=batch.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(QUEUE_UNLINK, raise_exception=True)
 def cancel(request, pk):
-    batch = selectors.batch_for(request.user, pk)
+    """GET: what cancelling would do, to confirm; POST with confirm=1: cancel every step not
+    started yet (running ones finish)."""
+    batch = selectors.batch_for(request.user, pk, writable=True)
+    progress = selectors.progress(batch)
+    if request.method == "GET" or request.POST.get("confirm") != "1":
+        context = {"title": f"Cancel batch {batch.pk}?", "batch": batch, "progress": progress}
+        return render(request, "unlinking/cancel.html", context)
     count = services.cancel_pending_steps(batch=batch, user=request.user)
     if count:
-        messages.success(request, f"{count} step(s) cancelled; steps already running finish.")
+        messages.success(
+            request,
+            f"{_steps(count)} cancelled; steps already running finish. Cancelled steps can be "
+            "queued again from this page.",
+        )
     else:
         messages.info(request, "There was no step left to cancel.")
     return redirect("unlinking:batch", pk=batch.pk)
+
+
+def _posted_steps(request) -> list[int] | None:
+    if "step" not in request.POST:
+        return None
+    # A step id is a bigint: 19 digits at most. Longer values name no step, and int()
+    # refuses strings of more than 4,300 digits (ValueError: a 500).
+    return [int(v) for v in request.POST.getlist("step") if v.isdecimal() and len(v) <= 19]
+
+
+def _steps(count: int) -> str:
+    return f"{count:,} step{'' if count == 1 else 's'}"
 
 
 def _wants_results(request) -> bool:

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from unlinker.connections.models import Connection
-from unlinker.unlinking import selectors, services
+from unlinker.unlinking import selectors, services, targets
 from unlinker.unlinking.planning import InvoiceAfter, PaymentRemoval, Plan, PlanOptions
 
 
@@ -54,13 +54,12 @@ class Command(BaseCommand):
             )
         except selectors.InvalidSelection as exc:
             raise CommandError(str(exc)) from None
-        plan = rows.plan(
-            PlanOptions(
-                remove_payments=opts["remove_payments"],
-                after=opts["after"],
-                xero_cleanup=opts["xero_cleanup"],
-            )
+        options = PlanOptions(
+            remove_payments=opts["remove_payments"],
+            after=opts["after"],
+            xero_cleanup=opts["xero_cleanup"],
         )
+        plan = rows.plan(options, busy=targets.holders(connection.pk))
         self.print_plan(plan)
         if opts["dry_run"]:
             self.stdout.write("Dry run: nothing was queued.")
@@ -72,11 +71,17 @@ class Command(BaseCommand):
             "payment_actionstep_ids": opts["payment"],
         }
         try:
-            batch = services.create_batch(
-                connection=connection, user=user, selection=selection, plan=plan
+            # The plan printed is the plan queued: a change in between queues nothing.
+            queued = services.create_batch(
+                connection=connection,
+                user=user,
+                selection=selection,
+                planner=lambda busy: rows.plan(options, busy=busy),
+                expected_digest=plan.digest(),
             )
-        except (services.NothingToQueue, PermissionDenied) as exc:
+        except (services.NothingToQueue, services.PlanChanged, PermissionDenied) as exc:
             raise CommandError(str(exc)) from None
+        batch = queued.batch
         self.stdout.write(self.style.SUCCESS(f"Queued batch {batch.pk}: {batch.summary}"))
 
     def print_plan(self, plan: Plan) -> None:
