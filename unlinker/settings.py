@@ -270,12 +270,15 @@ XERO_AUTHORIZE_URL = os.environ.get(
 )
 XERO_TOKEN_URL = os.environ.get("XERO_TOKEN_URL", f"{SANDBOX_URL}/xero/identity/connect/token")
 XERO_CONNECTIONS_URL = os.environ.get("XERO_CONNECTIONS_URL", f"{SANDBOX_URL}/xero/api/connections")
+XERO_REVOCATION_URL = os.environ.get(
+    "XERO_REVOCATION_URL", f"{SANDBOX_URL}/xero/identity/connect/revocation"
+)
 XERO_API_URL = os.environ.get("XERO_API_URL", f"{SANDBOX_URL}/xero/api/api.xro/2.0").rstrip("/")
 XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID", "unlinker-demo")
 XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET", "sandbox-secret")
 XERO_SCOPES = os.environ.get(
     "XERO_SCOPES",
-    "offline_access accounting.invoices accounting.payments",
+    "offline_access accounting.invoices accounting.payments accounting.settings.read",
 )
 XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60)
 XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5)
