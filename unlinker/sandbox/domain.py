@@ -194,7 +194,6 @@ EDITABLE = ("DRAFT", "SUBMITTED", "AUTHORISED")
 # names the lock dates but not the message).
 LOCKED = "The document date cannot be before the {lock} lock date, currently set at {date}"
 NUMBER_TAKEN = "Invoice # must be unique."
-ALLOCATION_DELETED = "This allocation has already been deleted"
 CREDIT_KINDS = ("CREDITNOTE", "PREPAYMENT", "OVERPAYMENT")
 
 
@@ -321,9 +320,10 @@ def _recount_invoice(conn, invoice_id: str, now_ms: int, *, paid: int = 0, credi
 
 def delete_allocation(conn, allocation, now_ms: int) -> None:
     """Remove a credit note's, prepayment's or overpayment's allocation to an invoice: the
-    invoice owes the amount again and the document has it to allocate again."""
+    invoice owes the amount again and the document has it to allocate again. Deleting it
+    again changes nothing (the description knows only the 200 answer, with IsDeleted)."""
     if allocation["deleted_ms"] is not None:
-        raise XeroRefused(ALLOCATION_DELETED)
+        return
     _check_unlocked(conn, allocation["tenant_id"], allocation["date"])
     conn.execute(
         "UPDATE xero_allocations SET deleted_ms = ? WHERE id = ?", (now_ms, allocation["id"])
