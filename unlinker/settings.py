@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "unlinker.mirror",
     "unlinker.unlinking",
     "unlinker.reconciliation",
+    "unlinker.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -241,6 +242,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
     "mirror-sync": {"task": "mirror.sync_all", "schedule": MIRROR_SYNC_MINUTES * 60.0},
     "unlink-sweep": {"task": "unlinking.sweep", "schedule": 60.0},
+    "webhooks-pending": {"task": "webhooks.process_pending", "schedule": 60.0},
     "reconcile": {
         "task": "reconciliation.reconcile_all",
         "schedule": env_int("RECONCILE_HOURS", 24) * 3600.0,
@@ -270,13 +272,19 @@ XERO_AUTHORIZE_URL = os.environ.get(
 )
 XERO_TOKEN_URL = os.environ.get("XERO_TOKEN_URL", f"{SANDBOX_URL}/xero/identity/connect/token")
 XERO_CONNECTIONS_URL = os.environ.get("XERO_CONNECTIONS_URL", f"{SANDBOX_URL}/xero/api/connections")
+XERO_REVOCATION_URL = os.environ.get(
+    "XERO_REVOCATION_URL", f"{SANDBOX_URL}/xero/identity/connect/revocation"
+)
 XERO_API_URL = os.environ.get("XERO_API_URL", f"{SANDBOX_URL}/xero/api/api.xro/2.0").rstrip("/")
 XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID", "unlinker-demo")
 XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET", "sandbox-secret")
 XERO_SCOPES = os.environ.get(
     "XERO_SCOPES",
-    "offline_access accounting.invoices accounting.payments",
+    "offline_access accounting.invoices accounting.payments accounting.settings.read",
 )
+# The webhook key Xero shows for the app's webhook (developer.xero.com > the app > Webhooks);
+# without it /webhooks/xero/ accepts nothing.
+XERO_WEBHOOK_KEY = os.environ.get("XERO_WEBHOOK_KEY", "")
 XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60)
 XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5)
 XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000)

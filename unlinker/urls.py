@@ -9,5 +9,6 @@ urlpatterns = [
     path("linked/", include("unlinker.mirror.sync_urls")),
     path("", include("unlinker.unlinking.urls")),  # unlink/... (the plan) and history/...
     path("reconciliation/", include("unlinker.reconciliation.urls")),
+    path("webhooks/", include("unlinker.webhooks.urls")),
     path("admin/", admin.site.urls),
 ]

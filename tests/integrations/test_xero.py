@@ -74,7 +74,7 @@ def test_get_invoices_query(mocked, xero):
                     "summaryOnly": "true",
                 }
             ),
-            matchers.header_matcher({"If-Modified-Since": "2025-03-01T14:00:00"}),
+            matchers.header_matcher({"If-Modified-Since": "2025-03-01T14:00:00+00:00"}),
         ],
     )
     (found,) = xero.get_invoices(

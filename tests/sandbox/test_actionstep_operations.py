@@ -127,7 +127,11 @@ def test_revert_and_delete_follow_the_article(sandbox, actionstep, paid_invoice)
 
 
 def test_approving_again_creates_a_new_xero_invoice(sandbox, actionstep):
-    bill = sandbox.build([{"total": "550.00", "number": "INV-777"}])["bills"][0]
+    """In an organisation that lets a number be used twice (as firms report)."""
+    built = sandbox.build(
+        [{"total": "550.00", "number": "INV-777"}], organisation={"invoice_numbers": "duplicates"}
+    )
+    bill = built["bills"][0]
     api = actionstep()
     first_copy = bill["xero_invoice_id"]
     api.put(f"/xeroinvoicelinks/{bill['link_id']}", UNLINK_INVOICE)
@@ -147,6 +151,44 @@ def test_approving_again_creates_a_new_xero_invoice(sandbox, actionstep):
     assert [c["InvoiceID"] for c in copies] == [first_copy, link["xeroInvoiceId"]]
     assert [c["Status"] for c in copies] == ["AUTHORISED", "AUTHORISED"]  # the duplicate case
     assert all(c["Total"] == 550 for c in copies)
+
+
+def _unlink_and_revert(api, bill):
+    api.put(f"/xeroinvoicelinks/{bill['link_id']}", UNLINK_INVOICE)
+    api.put(f"/bills/{bill['id']}", {"bills": {"status": "Draft"}})
+
+
+def test_xero_refuses_the_number_of_a_voided_copy_so_approving_again_fails(sandbox, actionstep):
+    """Xero describes a sales invoice's number as unique: the voided copy keeps it."""
+    built = sandbox.build([{"total": "550.00", "number": "INV-778", "xero_status": "VOIDED"}])
+    bill = built["bills"][0]
+    api = actionstep()
+    _unlink_and_revert(api, bill)
+
+    answer = api.put(f"/bills/{bill['id']}", {"bills": {"status": "Open"}})
+    assert answer.status_code == 422
+    assert refusal(answer) == "Xero refused the invoice: Invoice # must be unique."
+    assert sandbox.actionstep("bills", bill["id"])["status"] == "Draft"
+    assert [c["Status"] for c in sandbox.xero_invoices("INV-778")] == ["VOIDED"]
+
+
+def test_renaming_the_voided_copy_frees_its_number_for_the_approval(sandbox, actionstep, xero):
+    built = sandbox.build([{"total": "550.00", "number": "INV-779"}])
+    bill, tenant = built["bills"][0], built["firm"]["tenantId"]
+    api = actionstep()
+    _unlink_and_revert(api, bill)
+    # One POST renames and voids the copy (xero_accounting.yaml: both fields of Invoice).
+    change = {"InvoiceID": bill["xero_invoice_id"], "InvoiceNumber": "INV-779-VOID"}
+    answer = xero(tenant).post(
+        f"/Invoices/{bill['xero_invoice_id']}", {"Invoices": [{**change, "Status": "VOIDED"}]}
+    )
+    assert answer.status_code == 200, answer.text
+
+    assert api.put(f"/bills/{bill['id']}", {"bills": {"status": "Open"}}).status_code == 200
+    (new_copy,) = sandbox.xero_invoices("INV-779")
+    assert new_copy["Status"] == "AUTHORISED" and new_copy["InvoiceID"] != bill["xero_invoice_id"]
+    (old_copy,) = sandbox.xero_invoices("INV-779-VOID")
+    assert old_copy["Status"] == "VOIDED"
 
 
 def test_approving_a_never_approved_draft_links_it(sandbox, actionstep):

@@ -173,10 +173,25 @@ def test_summarised_errors_refuse_the_whole_batch(sandbox, firm):
     assert sandbox.xero_invoice(ids[0])["Status"] == "AUTHORISED"
 
 
-def test_only_the_status_changes(firm):
+def test_read_only_and_unknown_fields_are_ignored_as_xero_ignores_them(sandbox, firm):
+    """A client may post back the invoice it read, with the status changed."""
     invoice_id = firm["by_number"]["AUTH-1"]["xero_invoice_id"]
-    body = {"Invoices": [{"InvoiceID": invoice_id, "Reference": "edited"}]}
-    assert "Status only" in messages(firm["api"].post(f"/Invoices/{invoice_id}", body))[0]
+    (read,) = firm["api"].get(f"/Invoices/{invoice_id}").json()["Invoices"]
+    body = {"Invoices": [{**read, "Status": "VOIDED", "AmountDue": 1, "Colour": "red"}]}
+    answer = firm["api"].post(f"/Invoices/{invoice_id}", body)
+    assert answer.status_code == 200, answer.text
+    (element,) = answer.json()["Invoices"]
+    assert element["Status"] == "VOIDED" and "Warnings" not in element
+    assert sandbox.xero_invoice(invoice_id)["Total"] == 100
+
+
+def test_writable_fields_are_changed_or_named_in_warnings(sandbox, firm):
+    invoice_id = firm["by_number"]["SUB-1"]["xero_invoice_id"]
+    body = {"InvoiceID": invoice_id, "Reference": "edited", "Url": "https://example.com/x"}
+    answer = firm["api"].post(f"/Invoices/{invoice_id}", {"Invoices": [body]})
+    (element,) = answer.json()["Invoices"]
+    assert element["Reference"] == "edited"
+    assert element["Warnings"] == [{"Message": "The sandbox does not keep Url: not changed"}]
 
 
 def test_reading_invoices_by_ids_numbers_statuses_and_where(firm):

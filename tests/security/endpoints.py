@@ -27,6 +27,8 @@ from .scene import ROLES, Scene
 
 EXCLUDED_PREFIXES = ("admin/", "static/")
 PUBLIC = "public"  # no login needed
+# The only views without CSRF protection: what posts to them cannot hold a token.
+CSRF_EXEMPT = {"webhooks:xero"}
 SIGNED_IN = "signed in"  # any signed-in user, whatever their role
 
 
@@ -120,6 +122,8 @@ ENDPOINTS: dict[str, Endpoint] = {
         # core and accounts
         Endpoint("home", ("GET",), SIGNED_IN),
         Endpoint("healthz", ("GET",), PUBLIC),
+        # Xero's deliveries: no login, no CSRF token; the HMAC signature authenticates them
+        Endpoint("webhooks:xero", ("POST",), PUBLIC),
         # Django's LoginView is a FormView, which treats PUT as POST.
         Endpoint("login", ("GET", "POST", "PUT"), PUBLIC, fields=("username", "password", "next")),
         Endpoint("logout", ("POST",), SIGNED_IN, fields=("next",)),

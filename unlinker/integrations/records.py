@@ -226,6 +226,37 @@ class Page(Generic[R]):
 # --- Xero -----------------------------------------------------------------------------------
 
 
+CREDIT_KINDS = ("CREDITNOTE", "PREPAYMENT", "OVERPAYMENT")
+# How Xero names each kind on an invoice, in its path and in its id field.
+CREDIT_FIELDS = {
+    "CREDITNOTE": ("CreditNotes", "CreditNoteID"),
+    "PREPAYMENT": ("Prepayments", "PrepaymentID"),
+    "OVERPAYMENT": ("Overpayments", "OverpaymentID"),
+}
+
+
+@dataclass(frozen=True)
+class XeroAppliedCredit:
+    """A credit note, prepayment or overpayment applied to an invoice, as the invoice lists it
+    (the invoice does not name the allocation: XeroClient.get_allocations reads it)."""
+
+    kind: str  # CREDITNOTE, PREPAYMENT or OVERPAYMENT
+    document_id: str
+    number: str  # a credit note's number; "" for the others
+    amount: Decimal  # applied to this invoice
+    date: date | None
+
+    @classmethod
+    def from_json(cls, kind: str, data: Mapping) -> "XeroAppliedCredit":
+        return cls(
+            kind=kind,
+            document_id=data.get(CREDIT_FIELDS[kind][1]) or "",
+            number=data.get("CreditNoteNumber") or "",
+            amount=money(data.get("AppliedAmount")),
+            date=xero_date(data.get("Date")),
+        )
+
+
 @dataclass(frozen=True)
 class XeroInvoice:
     invoice_id: str
@@ -243,6 +274,8 @@ class XeroInvoice:
     currency: str
     payment_ids: tuple[str, ...]
     updated_at: datetime | None
+    # Empty when read with summaryOnly (Xero then leaves them out): see amount_credited.
+    credits: tuple[XeroAppliedCredit, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping) -> "XeroInvoice":
@@ -263,6 +296,132 @@ class XeroInvoice:
             currency=data.get("CurrencyCode") or "",
             payment_ids=tuple(p["PaymentID"] for p in data.get("Payments") or ()),
             updated_at=xero_datetime(data.get("UpdatedDateUTC")),
+            credits=tuple(
+                XeroAppliedCredit.from_json(kind, item)
+                for kind in CREDIT_KINDS
+                for item in data.get(CREDIT_FIELDS[kind][0]) or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class XeroAllocation:
+    """One allocation of a credit note, prepayment or overpayment to an invoice; deleted with
+    XeroClient.delete_allocation(kind, document_id, allocation_id)."""
+
+    kind: str
+    document_id: str
+    allocation_id: str
+    invoice_id: str
+    amount: Decimal
+    date: date | None
+    is_deleted: bool = False
+
+    @classmethod
+    def from_json(cls, kind: str, document_id: str, data: Mapping) -> "XeroAllocation":
+        invoice = data.get("Invoice") or {}
+        return cls(
+            kind=kind,
+            document_id=document_id,
+            allocation_id=data.get("AllocationID") or "",
+            invoice_id=invoice.get("InvoiceID") or "",
+            amount=money(data.get("Amount")),
+            date=xero_date(data.get("Date")),
+            is_deleted=bool(data.get("IsDeleted")),
+        )
+
+
+@dataclass(frozen=True)
+class XeroOrganisation:
+    """What GET /Organisation says of the tenant that the clean-up depends on."""
+
+    organisation_id: str
+    name: str
+    base_currency: str
+    timezone: str
+    country_code: str
+    period_lock_date: date | None
+    end_of_year_lock_date: date | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroOrganisation":
+        return cls(
+            organisation_id=data.get("OrganisationID") or "",
+            name=data.get("Name") or "",
+            base_currency=data.get("BaseCurrency") or "",
+            timezone=data.get("Timezone") or "",
+            country_code=data.get("CountryCode") or "",
+            period_lock_date=xero_date(data.get("PeriodLockDate")),
+            end_of_year_lock_date=xero_date(data.get("EndOfYearLockDate")),
+        )
+
+    def lock_for(self, document_date: date | None) -> tuple[str, date] | None:
+        """("end of year" or "period", the lock date) when Xero refuses to void, delete or
+        remove a payment from a document of that date (on or before a lock date), else None.
+        The end-of-year lock is named first: an adviser cannot move past it either."""
+        if document_date is None:
+            return None
+        for kind, locked_until in (
+            ("end of year", self.end_of_year_lock_date),
+            ("period", self.period_lock_date),
+        ):
+            if locked_until and document_date <= locked_until:
+                return kind, locked_until
+        return None
+
+
+@dataclass(frozen=True)
+class XeroHistoryRecord:
+    changes: str
+    details: str
+    user: str
+    at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroHistoryRecord":
+        return cls(
+            changes=data.get("Changes") or "",
+            details=data.get("Details") or "",
+            user=data.get("User") or "",
+            at=xero_datetime(data.get("DateUTC")),
+        )
+
+
+@dataclass(frozen=True)
+class XeroBatchPaymentLine:
+    payment_id: str
+    invoice_id: str
+    invoice_number: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class XeroBatchPayment:
+    """A batch payment and every invoice it pays: deleting one of its payments alone is
+    refused, and deleting the batch un-pays all of them."""
+
+    batch_payment_id: str
+    status: str
+    date: date | None
+    total: Decimal
+    payments: tuple[XeroBatchPaymentLine, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroBatchPayment":
+        return cls(
+            batch_payment_id=data.get("BatchPaymentID") or "",
+            status=data.get("Status") or "",
+            date=xero_date(data.get("Date")),
+            total=money(data.get("TotalAmount")),
+            payments=tuple(
+                XeroBatchPaymentLine(
+                    payment_id=p.get("PaymentID") or "",
+                    invoice_id=(p.get("Invoice") or {}).get("InvoiceID") or "",
+                    invoice_number=(p.get("Invoice") or {}).get("InvoiceNumber") or "",
+                    amount=money(p.get("Amount")),
+                )
+                for p in data.get("Payments") or ()
+            ),
         )
 
 
@@ -297,6 +456,7 @@ class XeroTenant:
     tenant_id: str
     name: str
     type: str
+    connection_id: str = ""  # what DELETE /connections/{id} removes
 
     @classmethod
     def from_json(cls, data: Mapping) -> "XeroTenant":
@@ -304,7 +464,18 @@ class XeroTenant:
             tenant_id=data["tenantId"],
             name=data.get("tenantName") or "",
             type=data.get("tenantType") or "",
+            connection_id=data.get("id") or "",
         )
+
+
+@dataclass(frozen=True)
+class InvoiceChange:
+    """One invoice of a bulk update: a new status, a new number, or both (Xero applies both
+    in one POST: the number first, so a renamed copy is voided under its new number)."""
+
+    invoice_id: str
+    status: str | None = None
+    number: str | None = None
 
 
 @dataclass(frozen=True)

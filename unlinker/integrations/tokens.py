@@ -152,3 +152,29 @@ class CredentialTokenSource:
         self._token = credential.access_token
         self._expires_at = credential.expires_at
         return self._token
+
+
+def revoke_token(refresh_token: str) -> None:
+    """Xero's revocation endpoint (RFC 7009) with the app's client authentication (HTTP
+    Basic, as at its token endpoint). An unknown or already revoked token is answered 200."""
+    try:
+        response = requests.post(
+            settings.XERO_REVOCATION_URL,
+            data={"token": refresh_token},
+            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
+            timeout=settings.HTTP_TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as exc:
+        raise Unreachable(
+            f"the revocation endpoint did not answer ({type(exc).__name__})", api=Provider.XERO
+        ) from exc
+    if response.status_code >= 500:
+        raise ServerError(
+            f"the revocation endpoint answered HTTP {response.status_code}",
+            status=response.status_code,
+            api=Provider.XERO,
+        )
+    if not response.ok:
+        raise AuthExpired(
+            f"the revocation was refused (HTTP {response.status_code})", api=Provider.XERO
+        )

@@ -1,4 +1,6 @@
-"""Xero's Accounting API 2.0: the invoices and payments the clean-up reads and changes."""
+"""Xero's Accounting API 2.0: the invoices and payments the clean-up reads and changes, the
+organisation's lock dates, allocations, batch payments and history notes; and the identity
+API's connections and revocation."""
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -8,9 +10,21 @@ from django.conf import settings
 
 from .errors import NotFound, ValidationFailed
 from .http import ApiClient
-from .records import InvoiceStatusResult, XeroInvoice, XeroLimits, XeroPayment, XeroTenant
+from .records import (
+    CREDIT_FIELDS,
+    InvoiceChange,
+    InvoiceStatusResult,
+    XeroAllocation,
+    XeroBatchPayment,
+    XeroHistoryRecord,
+    XeroInvoice,
+    XeroLimits,
+    XeroOrganisation,
+    XeroPayment,
+    XeroTenant,
+)
 from .throttle import Throttle
-from .tokens import StaticTokenSource, TokenSource
+from .tokens import StaticTokenSource, TokenSource, revoke_token
 
 PAGE_SIZE = 100  # Xero's page when `pageSize` is not sent
 MAX_IDS = 50  # longer `IDs=` lists make URLs that Xero answers with a 404
@@ -56,6 +70,17 @@ def _status_result(invoice_id: str, element: dict | None) -> InvoiceStatusResult
         status=element.get("Status") or "",  # a failed element echoes the status asked for
         messages=_validation_messages(element),
     )
+
+
+def _invoice_element(change: InvoiceChange) -> dict:
+    """Only the id and what changes (never the whole fetched invoice); the number before the
+    status, as Xero applies them."""
+    element = {"InvoiceID": change.invoice_id}
+    if change.number is not None:
+        element["InvoiceNumber"] = change.number
+    if change.status is not None:
+        element["Status"] = change.status
+    return element
 
 
 def _every_page(fetch: Callable[[int], list[T]]) -> Iterator[T]:
@@ -118,8 +143,9 @@ class XeroClient(ApiClient):
         params = {name: value for name, value in candidates.items() if value}
         headers = {}
         if modified_since:
-            # Xero's documented form: UTC, no offset
-            since = modified_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            # UTC with its offset written out, as the description's example has one: a bare
+            # time could be read in the organisation's own zone.
+            since = modified_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
             headers["If-Modified-Since"] = since
         body = self.request("GET", f"{self.api_url}/Invoices", params=params, headers=headers)
         return [XeroInvoice.from_json(data) for data in (body or {}).get("Invoices") or ()]
@@ -152,31 +178,144 @@ class XeroClient(ApiClient):
     ) -> list[InvoiceStatusResult]:
         """Set the status of up to MAX_IDS invoices in one call. Xero answers 200 even when some
         elements failed, so every element's outcome is returned, in the order of `changes`."""
+        return self.update_invoices(
+            [InvoiceChange(invoice_id, status=status) for invoice_id, status in changes],
+            idempotency_key,
+        )
+
+    def update_invoices(
+        self, changes: Sequence[InvoiceChange], idempotency_key: str
+    ) -> list[InvoiceStatusResult]:
+        """Change the status and/or the number of up to MAX_IDS invoices in one POST /Invoices
+        (summarizeErrors=false): each element's outcome, in the order of `changes`."""
         if len(changes) > MAX_IDS:
             raise ValueError(f"at most {MAX_IDS} invoices per call")
         body = self.request(
             "POST",
             f"{self.api_url}/Invoices",
             params={"summarizeErrors": "false"},
-            body={"Invoices": [{"InvoiceID": i, "Status": s} for i, s in changes]},
+            body={"Invoices": [_invoice_element(change) for change in changes]},
             headers=_idempotency(idempotency_key),
         )
         elements = (body or {}).get("Invoices") or []
         return [
-            _status_result(invoice_id, _answer_for(elements, position, invoice_id))
-            for position, (invoice_id, _) in enumerate(changes)
+            _status_result(change.invoice_id, _answer_for(elements, position, change.invoice_id))
+            for position, change in enumerate(changes)
         ]
 
     def update_invoice_status(
         self, invoice_id: str, status: str, idempotency_key: str
     ) -> XeroInvoice:
+        return self.update_invoice(invoice_id, idempotency_key, status=status)
+
+    def update_invoice(
+        self,
+        invoice_id: str,
+        idempotency_key: str,
+        *,
+        status: str | None = None,
+        number: str | None = None,
+    ) -> XeroInvoice:
+        """One POST /Invoices/{id} with only the id and what changes: a new number frees the
+        old one (a voided invoice keeps its number), so `number` and `status="VOIDED"` together
+        rename the copy and void it in one call. Refusals raise ValidationFailed."""
+        change = InvoiceChange(invoice_id, status=status, number=number)
         body = self.request(
             "POST",
             f"{self.api_url}/Invoices/{invoice_id}",
-            body={"Invoices": [{"InvoiceID": invoice_id, "Status": status}]},
+            body={"Invoices": [_invoice_element(change)]},
             headers=_idempotency(idempotency_key),
         )
         return XeroInvoice.from_json(self._only(body, "Invoices", invoice_id))
+
+    # --- allocations --------------------------------------------------------------------------
+
+    def get_allocations(self, invoice: XeroInvoice | str) -> list[XeroAllocation]:
+        """The live allocations of credit notes, prepayments and overpayments to an invoice,
+        with the AllocationIDs their deletes need: one read of each document the invoice
+        lists (and of the invoice first when only its id is given)."""
+        if isinstance(invoice, str):
+            found = self.get_invoices(ids=[invoice])
+            if not found:
+                raise NotFound(f"invoice {invoice} is not in Xero", api=self.api)
+            invoice = found[0]
+        allocations = []
+        for document_id, kind in dict.fromkeys((c.document_id, c.kind) for c in invoice.credits):
+            allocations.extend(
+                allocation
+                for allocation in self.get_credit_allocations(kind, document_id)
+                if allocation.invoice_id.lower() == invoice.invoice_id.lower()
+                and not allocation.is_deleted
+            )
+        return allocations
+
+    def get_credit_allocations(self, kind: str, document_id: str) -> list[XeroAllocation]:
+        """The allocations of one credit note, prepayment or overpayment."""
+        collection, _ = CREDIT_FIELDS[kind]
+        body = self.request("GET", f"{self.api_url}/{collection}/{document_id}")
+        document = self._only(body, collection, document_id)
+        return [
+            XeroAllocation.from_json(kind, document_id, item)
+            for item in document.get("Allocations") or ()
+        ]
+
+    def delete_allocation(
+        self, kind: str, document_id: str, allocation_id: str, idempotency_key: str
+    ) -> XeroAllocation:
+        """DELETE /CreditNotes|Prepayments|Overpayments/{id}/Allocations/{AllocationID}: the
+        invoice owes the amount again and can then be voided."""
+        collection, _ = CREDIT_FIELDS[kind]
+        body = self.request(
+            "DELETE",
+            f"{self.api_url}/{collection}/{document_id}/Allocations/{allocation_id}",
+            headers=_idempotency(idempotency_key),
+        )
+        return XeroAllocation.from_json(kind, document_id, body or {})
+
+    # --- organisation, batch payments, history ------------------------------------------------
+
+    def get_organisation(self) -> XeroOrganisation:
+        """The tenant's organisation: lock dates, time zone, base currency
+        (scope accounting.settings.read)."""
+        body = self.request("GET", f"{self.api_url}/Organisation")
+        return XeroOrganisation.from_json(self._only(body, "Organisations", self.tenant_id))
+
+    def get_batch_payment(self, batch_payment_id: str) -> XeroBatchPayment:
+        """A batch payment with every invoice it pays."""
+        body = self.request("GET", f"{self.api_url}/BatchPayments/{batch_payment_id}")
+        return XeroBatchPayment.from_json(self._only(body, "BatchPayments", batch_payment_id))
+
+    def add_invoice_note(
+        self, invoice_id: str, details: str, idempotency_key: str
+    ) -> XeroHistoryRecord:
+        """A note on the invoice's history in Xero (PUT /Invoices/{id}/History)."""
+        return self._add_note("Invoices", invoice_id, details, idempotency_key)
+
+    def add_payment_note(
+        self, payment_id: str, details: str, idempotency_key: str
+    ) -> XeroHistoryRecord:
+        return self._add_note("Payments", payment_id, details, idempotency_key)
+
+    def get_invoice_history(self, invoice_id: str) -> list[XeroHistoryRecord]:
+        return self._history("Invoices", invoice_id)
+
+    def get_payment_history(self, payment_id: str) -> list[XeroHistoryRecord]:
+        return self._history("Payments", payment_id)
+
+    def _add_note(self, collection, record_id, details, idempotency_key) -> XeroHistoryRecord:
+        if not details.strip():
+            raise ValueError("a history note needs some text")
+        body = self.request(
+            "PUT",
+            f"{self.api_url}/{collection}/{record_id}/History",
+            body={"HistoryRecords": [{"Details": details}]},
+            headers=_idempotency(idempotency_key),
+        )
+        return XeroHistoryRecord.from_json(self._only(body, "HistoryRecords", record_id))
+
+    def _history(self, collection: str, record_id: str) -> list[XeroHistoryRecord]:
+        body = self.request("GET", f"{self.api_url}/{collection}/{record_id}/History")
+        return [XeroHistoryRecord.from_json(r) for r in (body or {}).get("HistoryRecords") or ()]
 
     # --- payments ---------------------------------------------------------------------------
 
@@ -239,3 +378,23 @@ def connections(tokens: TokenSource | str, timeout: float | None = None) -> list
         tokens = StaticTokenSource(tokens)
     body = XeroClient("", tokens, timeout=timeout).request("GET", settings.XERO_CONNECTIONS_URL)
     return [XeroTenant.from_json(data) for data in body or ()]
+
+
+def delete_connection(tokens: TokenSource | str, connection_id: str, timeout=None) -> None:
+    """DELETE /connections/{id}: the app no longer reaches that one organisation. A
+    connection already gone (404) counts as done."""
+    if isinstance(tokens, str):
+        tokens = StaticTokenSource(tokens)
+    client = XeroClient("", tokens, timeout=timeout)
+    url = f"{settings.XERO_CONNECTIONS_URL.rstrip('/')}/{connection_id}"
+    try:
+        client.request("DELETE", url)
+    except NotFound:
+        return
+
+
+def revoke_refresh_token(refresh_token: str) -> None:
+    """POST /connect/revocation: the refresh token and the access tokens of its authorisation
+    stop working, and Xero removes the connections that authorisation made (every tenant its
+    user connected to the app), so call it only when no other pair uses that authorisation."""
+    revoke_token(refresh_token)

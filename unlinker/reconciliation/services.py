@@ -192,13 +192,35 @@ def read_xero(run: ReconciliationRun, client) -> set[str]:
         .exclude(Exists(_copy_of_invoice(run.connection_id)))
         .values_list("xero_invoice_id", flat=True)
     )
-    for batch in chunked(unknown.iterator(chunk_size=2000), IDS_PER_READ):
-        _store_copies(run.connection_id, client.get_invoices_by_ids(batch))
-        record_progress()
+    refresh_copies(
+        run.connection_id, client, unknown.iterator(chunk_size=2000), on_batch=record_progress
+    )
 
     batch_payments = {p.payment_id.lower() for p in client.iter_payments(LIVE_BATCH_PAYMENTS)}
     record_progress()
     return batch_payments
+
+
+def refresh_copies(connection_id: int, client, invoice_ids, on_batch=None) -> int:
+    """The targeted re-read: these invoices' copies read again from Xero, IDS_PER_READ to one
+    `GET /Invoices?IDs=` (unknown ids are simply absent). The run uses it for the linked
+    invoices Xero did not list, the webhooks for the invoices their events name. How many
+    copies were stored."""
+    stored = 0
+    for batch in chunked(invoice_ids, IDS_PER_READ):
+        stored += _store_copies(connection_id, client.get_invoices_by_ids(batch)) or 0
+        if on_batch:
+            on_batch()
+    return stored
+
+
+def refresh_invoices(connection_id: int, client, invoice_ids) -> int:
+    """Re-read these invoices and show what Xero now says of them on the linked lists."""
+    ids = sorted({i.lower() for i in invoice_ids})
+    stored = refresh_copies(connection_id, client, ids)
+    with transaction.atomic():
+        update_mirror_from_copies(connection_id, None, invoice_ids=ids)
+    return stored
 
 
 def _copy_of_invoice(connection_id: int):
@@ -324,13 +346,21 @@ def find_differences(run: ReconciliationRun) -> list[Finding]:
     return findings
 
 
-def update_mirror_from_copies(connection_id: int, batch_payment_ids: set[str]) -> None:
+def update_mirror_from_copies(
+    connection_id: int, batch_payment_ids: set[str] | None, invoice_ids=None
+) -> None:
     """The lists (and the plans made from them) show each invoice's and payment's Xero status
-    as this run read it."""
+    as this run read it. `invoice_ids`: only the linked invoices with these Xero ids (and their
+    payments); `batch_payment_ids` None: which payments are part of a batch stays as known."""
     copy = _copy_of_invoice(connection_id)
     money = DecimalField(max_digits=14, decimal_places=2)
     now = timezone.now()
-    LinkedInvoice.objects.filter(connection_id=connection_id).exclude(xero_invoice_id="").update(
+    invoices = LinkedInvoice.objects.filter(connection_id=connection_id).exclude(xero_invoice_id="")
+    if invoice_ids is not None:
+        invoices = invoices.annotate(xero_id_folded=Lower("xero_invoice_id")).filter(
+            xero_id_folded__in=list(invoice_ids)
+        )
+    invoices.update(
         # after read_xero every linked invoice has a copy unless Xero has none at all
         xero_status=Coalesce(Subquery(copy.values("status")[:1]), Value(XeroStatus.MISSING)),
         xero_total=Subquery(copy.values("total")[:1], output_field=money),
@@ -338,19 +368,27 @@ def update_mirror_from_copies(connection_id: int, batch_payment_ids: set[str]) -
         xero_contact_name=Coalesce(Subquery(copy.values("contact_name")[:1]), Value("")),
         xero_checked_at=now,
     )
-    _update_payments_from_copies(connection_id, batch_payment_ids, now)
+    _update_payments_from_copies(connection_id, batch_payment_ids, now, invoice_ids)
 
 
-def _update_payments_from_copies(connection_id: int, batch_payment_ids: set[str], now) -> None:
+def _update_payments_from_copies(
+    connection_id: int, batch_payment_ids: set[str] | None, now, invoice_ids=None
+) -> None:
     """A payment is live in Xero while its invoice's copy lists it. Its new state is worked out
     here, in chunks of rows; only the rows whose state changed are written."""
     live: set[str] = set()
     copies = XeroInvoiceCopy.objects.filter(connection_id=connection_id)
+    if invoice_ids is not None:
+        copies = copies.filter(invoice_id__in=list(invoice_ids))
     for payment_ids in copies.values_list("payment_ids", flat=True).iterator(chunk_size=2000):
         live.update(payment_ids)
+    payments = LinkedPayment.objects.filter(connection_id=connection_id, invoice__isnull=False)
+    if invoice_ids is not None:
+        payments = payments.annotate(invoice_xero_id=Lower("invoice__xero_invoice_id")).filter(
+            invoice_xero_id__in=list(invoice_ids)
+        )
     payments = (
-        LinkedPayment.objects.filter(connection_id=connection_id, invoice__isnull=False)
-        .exclude(xero_payment_id="")
+        payments.exclude(xero_payment_id="")
         .exclude(invoice__xero_status=XeroStatus.UNKNOWN)  # an invoice never sent to Xero
         .values_list(
             "pk", "xero_payment_id", "invoice__xero_status", "xero_status", "is_batch_payment"
@@ -364,7 +402,7 @@ def _update_payments_from_copies(connection_id: int, batch_payment_ids: set[str]
             new_status = XeroStatus.AUTHORISED
         else:
             new_status = XeroStatus.DELETED
-        new_batch = xero_id in batch_payment_ids
+        new_batch = batch if batch_payment_ids is None else xero_id in batch_payment_ids
         if (new_status, new_batch) != (status, batch):
             changed[(new_status, new_batch)].append(pk)
     for (status, batch), pks in changed.items():

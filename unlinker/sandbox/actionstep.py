@@ -114,15 +114,18 @@ class ActionstepApi:
             row = self._load(conn, resource, firm_id, ids[0])
             if row is None:
                 return error(404, "Not Found", f"{resource.name} {ids[0]}")
-            self._apply(conn, resource.name, row, changes, firm_id)
+            created = self._apply(conn, resource.name, row, changes, firm_id)
+        if created:
+            req.notes.setdefault("invoice_events", []).append((*created, "CREATE"))
         return self.read(req, resource, firm_id, ids)
 
-    def _apply(self, conn, name: str, row, changes: dict, firm_id: int) -> None:
+    def _apply(self, conn, name: str, row, changes: dict, firm_id: int):
+        """Make the change; (tenant, invoice id) when approving created a Xero invoice."""
         now = clock.now_s()
         if name in ("xeroinvoicelinks", "xeropaymentlinks"):
             wanted = changes.get("linkStatus", row["link_status"])
             if wanted == row["link_status"]:
-                return
+                return None
             if wanted != domain.UNLINKED:
                 raise domain.Refused(
                     "Only the Xero integration links records: approve the invoice again"
@@ -132,7 +135,7 @@ class ActionstepApi:
         elif name == "billpayments":
             wanted = changes.get("status", row["status"])
             if wanted == row["status"]:
-                return
+                return None
             if wanted != domain.REVERSED:
                 raise domain.Refused(f"A payment cannot be set to {wanted}; DELETE deletes it")
             domain.remove_payment(conn, row, wanted, _reason(changes.get("reason")), now)
@@ -142,9 +145,12 @@ class ActionstepApi:
                 domain.revert_to_draft(conn, row, now)
             elif wanted == domain.OPEN:
                 tenant = conn.execute("SELECT tenant_id FROM firms WHERE id = ?", (firm_id,))
-                domain.approve(conn, row, tenant.fetchone()[0], now)
+                tenant_id = tenant.fetchone()[0]
+                invoice_id = domain.approve(conn, row, tenant_id, now)
+                return (tenant_id, invoice_id) if invoice_id else None
             elif wanted != row["status"]:
                 raise domain.Refused(f"An invoice cannot be set to {wanted} here")
+        return None
 
     def delete(self, req, resource, firm_id, ids) -> Response:
         if resource.name not in ("bills", "billpayments"):

@@ -16,18 +16,22 @@ from .actionstep import ActionstepApi
 from .control_api import ControlApi
 from .faults import Faults
 from .idempotency import Idempotency
+from .identity import IdentityApi
 from .limits import ActionstepLimiter, XeroLimiter
 from .oauth import OAuth
 from .reqlog import RequestLog
 from .store import Store
 from .web import Request, Response, text_response
+from .webhooks import Webhooks
 from .xero import XeroApi
 
 INDEX = """Unlinker sandbox: Actionstep and Xero stand-ins (docs/api-contract.md)
 /actionstep/api/oauth/authorize, /actionstep/api/oauth/token, /actionstep/api/rest/<resource>
-/xero/identity/connect/authorize, /xero/identity/connect/token, /xero/api/connections,
-/xero/api/api.xro/2.0/Invoices, /xero/api/api.xro/2.0/Payments
-/_sandbox/... control API (reset, seed, build, requests, faults, limits, tokens, state)
+/xero/identity/connect/authorize, /xero/identity/connect/token, /xero/identity/connect/revocation
+/xero/api/connections (and /Connections), /xero/api/api.xro/2.0/ (Invoices, Payments,
+CreditNotes, Prepayments, Overpayments, BatchPayments, Organisation, .../History, .../Allocations)
+/_sandbox/... control API (reset, seed, build, organisation, webhooks, requests, faults, limits,
+tokens, state)
 """
 
 
@@ -41,6 +45,8 @@ class Sandbox:
         self.log = RequestLog(store)
         self.actionstep = ActionstepApi(store, self.oauth, self.limiters["actionstep"])
         self.xero = XeroApi(store, self.oauth, self.limiters["xero"], self.idempotency)
+        self.identity = IdentityApi(store, self.oauth)
+        self.webhooks = Webhooks()
         self.control = ControlApi(self)
         # (api, path prefix, handler, whether random faults apply: the REST / accounting calls)
         self.routes = (
@@ -49,7 +55,9 @@ class Sandbox:
             ("actionstep", "/actionstep/api/rest/", self.actionstep.handle, True),
             ("xero", "/xero/identity/connect/authorize", self._authorize("xero"), False),
             ("xero", "/xero/identity/connect/token", self._token("xero"), False),
-            ("xero", "/xero/api/connections", self.xero.connections, False),
+            ("xero", "/xero/identity/connect/revocation", self.oauth.revoke, False),
+            ("xero", "/xero/api/connections", self.identity.connections, False),
+            ("xero", "/xero/api/Connections", self.identity.connections, False),
             ("xero", f"{xero.ACCOUNTING}/", self.xero.handle, True),
         )
 
@@ -69,6 +77,7 @@ class Sandbox:
         self.store.reset()
         self.faults.clear()
         self.idempotency.reset()
+        self.webhooks.reset()
         for limiter in self.limiters.values():
             limiter.reset()
         self.oauth.ttls.update(config.token_ttls())
@@ -99,6 +108,7 @@ class Sandbox:
             # that a test can count the writes that changed something.
             req.notes["acted"] = req.method != "GET" and 200 <= response.status < 300
             fault = self.faults.pick(api, req.method, target, random_ok=False, after=True)
+        self._publish(req)  # changes made are notified, whatever the client hears of them
         if fault is None:
             self.log.record(req, api, response.status, None, started, _since(clock_start))
             return response
@@ -114,6 +124,13 @@ class Sandbox:
         response = _fault_response(api, fault)
         self.log.record(req, api, response.status, fault, started, _since(clock_start))
         return response
+
+    def _publish(self, req) -> None:
+        events = [
+            self.webhooks.event(req.base_url, tenant, invoice_id, kind)
+            for tenant, invoice_id, kind in req.notes.get("invoice_events", ())
+        ]
+        self.webhooks.publish(events)
 
 
 def _since(clock_start: float) -> float:

@@ -4,6 +4,7 @@
     bill = firm.add_bill("1100.00")                      # approved, linked, AUTHORISED in Xero
     firm.add_payment(bill, "100.00", batch="B1")          # linked, part of a Xero batch payment
     orphan = firm.add_bill("220.00", link="Unlinked")     # unlinked, its Xero copy still live
+    firm.add_bill("330.00", allocations=[{"kind": "CREDITNOTE", "amount": "30.00"}])
     firm.save(store)                                      # ids are filled in: bill.id, bill.xero.id
 
 Whatever is not given is derived the way the integration would have left it: an approved bill
@@ -14,6 +15,7 @@ class too, so every anomaly a test can build is one the demo data can contain.
 
 import random
 import re
+import time as time_module
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -24,6 +26,14 @@ from .web import to_cents
 
 DERIVED = object()  # "as the integration would have left it"
 XERO_STATUSES = (*domain.INVOICE_STATUSES, "MISSING")  # MISSING: the link points at nothing
+# A build holds the sandbox's write lock while it saves: it gives up (and changes nothing) past
+# this many seconds, so that a huge or runaway build cannot stall the APIs.
+SAVE_SECONDS = 20.0
+INVOICE_NUMBER_RULES = ("unique", "duplicates")
+
+
+class BuildTooLong(ValueError):
+    pass
 
 
 @dataclass(eq=False)
@@ -53,17 +63,33 @@ class XeroPayment:
 
 
 @dataclass(eq=False)
+class XeroAllocation:
+    """A credit note, prepayment or overpayment (its own document) allocated to an invoice."""
+
+    id: str
+    credit_id: str
+    kind: str  # CREDITNOTE, PREPAYMENT or OVERPAYMENT
+    amount: int
+    date: str
+    unallocated: int = 0  # what the document has left to allocate
+
+
+@dataclass(eq=False)
 class XeroInvoice:
     id: str
     status: str | None  # None: AUTHORISED or PAID, from its payments
     total: int
     total_tax: int
-    amount_credited: int
     payments: list[XeroPayment] = field(default_factory=list)
+    allocations: list[XeroAllocation] = field(default_factory=list)
 
     @property
     def amount_paid(self) -> int:
         return sum(p.amount for p in self.payments if p.status == "AUTHORISED")
+
+    @property
+    def amount_credited(self) -> int:
+        return sum(a.amount for a in self.allocations)
 
 
 @dataclass(eq=False)
@@ -103,7 +129,30 @@ class Bill:
 
 
 class FirmBuilder:
-    def __init__(self, name: str = "Demo Law Firm", *, rng=None, anchor: int | None = None):
+    def __init__(
+        self,
+        name: str = "Demo Law Firm",
+        *,
+        rng=None,
+        anchor: int | None = None,
+        period_lock_date: str | None = None,
+        end_of_year_lock_date: str | None = None,
+        timezone: str = "EAUSTRALIASTANDARDTIME",
+        base_currency: str = "AUD",
+        invoice_numbers: str = "unique",
+    ):
+        """The Xero organisation's settings (GET /Organisation): lock dates (ISO dates),
+        time zone and base currency, and whether Xero refuses a taken invoice number
+        (`unique`, as its description says) or lets it be used twice (`duplicates`)."""
+        if invoice_numbers not in INVOICE_NUMBER_RULES:
+            raise ValueError(f"invoice_numbers is one of {', '.join(INVOICE_NUMBER_RULES)}")
+        self.organisation = {
+            "period_lock_date": _iso_date_or_none(period_lock_date),
+            "end_of_year_lock_date": _iso_date_or_none(end_of_year_lock_date),
+            "timezone": timezone,
+            "base_currency": base_currency,
+            "invoice_numbers": invoice_numbers,
+        }
         self.name = name
         self.rng = rng or random.Random()  # noqa: S311 (demo data, not secrets)
         # Built records were last changed a minute ago, so that whatever a test then does
@@ -148,14 +197,19 @@ class FirmBuilder:
         xero_status=DERIVED,
         xero_total=None,
         amount_credited="0",
+        allocations: list[dict] | None = None,
         duplicate: bool = False,
     ) -> Bill:
         """`total` is tax-inclusive; `tax` defaults to Australian GST (1/11 of it).
         `link`: "Linked", "Unlinked" or None (never approved). `xero_status`: the Xero copy's
         status, None for no copy, "MISSING" for a link to an invoice Xero does not have.
-        `xero_total` makes the copy's total differ; `duplicate` adds an older live copy."""
+        `xero_total` makes the copy's total differ; `duplicate` adds an older live copy.
+        `allocations`: credit notes, prepayments and overpayments allocated to the Xero copy,
+        [{"kind": "CREDITNOTE" | "PREPAYMENT" | "OVERPAYMENT", "amount", "date"?,
+        "unallocated"?}]; `amount_credited` is a credit note of that amount."""
         total_cents = to_cents(total)
         tax_cents = to_cents(tax) if tax is not None else _gst(total_cents)
+        invoice_date = _iso_date_or_none(invoice_date) or self._day(-30)
         approved = status in (domain.OPEN, domain.CLOSED)
         if link is DERIVED:
             link = domain.LINKED if approved else None
@@ -171,24 +225,41 @@ class FirmBuilder:
                 None if xero_status in ("AUTHORISED", "PAID") else xero_status,
                 copy_total,
                 tax_cents,
-                to_cents(amount_credited),
             )
+            credits = list(allocations or ())
+            if to_cents(amount_credited):
+                credits.insert(0, {"kind": "CREDITNOTE", "amount": amount_credited})
+            for spec in credits:
+                xero.allocations.append(self._allocation(spec, invoice_date))
+        elif allocations or to_cents(amount_credited):
+            raise ValueError("allocations need the bill's Xero copy")
         bill = Bill(
             number=number or f"INV-{len(self.bills) + 101:06d}",
             status=domain.OPEN if status == domain.CLOSED else status,
             total=total_cents,
             tax=tax_cents,
             matter=matter or (self.matters[-1] if self.matters else self.add_matter()),
-            invoice_date=invoice_date or self._day(-30),
+            invoice_date=invoice_date,
             reference=reference,
             link=link,
             xero=xero,
             xero_invoice_id=xero.id if xero else (self.guid() if link else None),
         )
         if duplicate:
-            bill.duplicate = XeroInvoice(self.guid(), "AUTHORISED", total_cents, tax_cents, 0)
+            bill.duplicate = XeroInvoice(self.guid(), "AUTHORISED", total_cents, tax_cents)
         self.bills.append(bill)
         return bill
+
+    def _allocation(self, spec: dict, invoice_date: str | None) -> XeroAllocation:
+        kind = str(spec.get("kind", "CREDITNOTE")).upper()
+        if kind not in domain.CREDIT_KINDS:
+            raise ValueError(f"an allocation's kind is one of {', '.join(domain.CREDIT_KINDS)}")
+        amount = to_cents(spec["amount"])
+        if amount <= 0:
+            raise ValueError("an allocation's amount must be positive")
+        allocated_on = _iso_date_or_none(spec.get("date")) or invoice_date or self._day(-25)
+        unallocated = to_cents(spec.get("unallocated", "0"))
+        return XeroAllocation(self.guid(), self.guid(), kind, amount, allocated_on, unallocated)
 
     def add_payment(
         self,
@@ -231,8 +302,10 @@ class FirmBuilder:
 
     # --- saving -------------------------------------------------------------------------------
 
-    def save(self, store) -> dict:
-        """Write the firm in one transaction; the built objects get their ids."""
+    def save(self, store, max_seconds: float = SAVE_SECONDS) -> dict:
+        """Write the firm in one transaction; the built objects get their ids. Past
+        `max_seconds` it gives up with BuildTooLong, and nothing is written."""
+        deadline = time_module.monotonic() + max_seconds
         with store.write() as conn:
             self.firm = self._insert_firm(conn)
             ids = _IdAllocator(conn)
@@ -244,22 +317,48 @@ class FirmBuilder:
                 matter.id = ids.next("actions")
                 row = (matter.id, self.firm["id"], matter.name, matter.reference, self._early())
                 rows.add("actions", row)
-            for bill in self.bills:
+            for number, bill in enumerate(self.bills):
+                if number % 1000 == 999 and time_module.monotonic() > deadline:
+                    raise BuildTooLong(
+                        f"building {len(self.bills)} bills took more than {max_seconds:.0f} s: "
+                        "nothing was saved; build fewer at a time"
+                    )
                 self._bill_rows(bill, ids, rows)
             rows.insert(conn)
         return self.firm
 
     def _insert_firm(self, conn) -> dict:
+        """The firm's row and its Xero organisation. A name already taken gets a number
+        ("Smith & Jones 2"), and the org key too."""
+        names = {row[0] for row in conn.execute("SELECT name FROM firms")}
+        self.name = unique_name(self.name, names)
         slug = re.sub(r"[^a-z0-9]", "", self.name.lower()) or "firm"
-        taken = {row[0] for row in conn.execute("SELECT orgkey FROM firms")}
-        orgkey = slug
-        while orgkey in taken:
-            orgkey = f"{slug}{len(taken) + 1}"
-            taken.add(orgkey)
+        orgkey = unique_name(slug, {row[0] for row in conn.execute("SELECT orgkey FROM firms")}, "")
         cursor = conn.execute(
             """INSERT INTO firms (name, orgkey, tenant_id, connection_id, created_ms)
                VALUES (?, ?, ?, ?, ?)""",
             (self.name, orgkey, self.tenant_id, self.connection_id, self.anchor * 1000),
+        )
+        org = self.organisation
+        conn.execute(
+            """INSERT OR REPLACE INTO xero_organisations (tenant_id, organisation_id, short_code,
+               period_lock_date, end_of_year_lock_date, timezone, base_currency, country_code,
+               invoice_numbers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                self.tenant_id,
+                self.guid(),
+                "!" + self.tenant_id[:5],
+                org["period_lock_date"],
+                org["end_of_year_lock_date"],
+                org["timezone"],
+                org["base_currency"],
+                "AU"
+                if org["base_currency"] == "AUD"
+                else "NZ"
+                if org["base_currency"] == "NZD"
+                else "GLOBAL",
+                org["invoice_numbers"],
+            ),
         )
         return {
             "id": cursor.lastrowid,
@@ -334,6 +433,8 @@ class FirmBuilder:
                 updated = (unlinked or linked) + 120
             row = self._xero_invoice_row(bill, bill.xero, min(updated, self.anchor))
             rows.add("xero_invoices", row)
+            for allocation in bill.xero.allocations:
+                self._allocation_rows(bill, allocation, rows, linked)
 
     def _payment_rows(self, payment: Payment, ids, rows, bill_unlinked: int | None) -> int:
         payment.id = ids.next("billpayments")
@@ -397,12 +498,48 @@ class FirmBuilder:
             )
         return modified
 
+    def _allocation_rows(self, bill: Bill, allocation: XeroAllocation, rows, linked: int) -> None:
+        kind = allocation.kind
+        total = allocation.amount + allocation.unallocated
+        number = {"CREDITNOTE": f"CN-{bill.number}"}.get(kind, "")
+        reference = {"PREPAYMENT": "Prepayment", "OVERPAYMENT": "Overpayment"}.get(kind, "")
+        stamp = min(linked + 10, self.anchor) * 1000
+        rows.add(
+            "xero_credits",
+            (
+                allocation.credit_id,
+                self.tenant_id,
+                kind,
+                number,
+                reference or f"Credit for {bill.number}",
+                bill.matter.client.xero_contact_id,
+                bill.matter.client.name,
+                allocation.date,
+                "AUTHORISED" if allocation.unallocated else "PAID",
+                total,
+                _gst(total),
+                "AUD",
+                stamp,
+            ),
+        )
+        rows.add(
+            "xero_allocations",
+            (
+                allocation.id,
+                self.tenant_id,
+                allocation.credit_id,
+                bill.xero.id,
+                allocation.amount,
+                allocation.date,
+            ),
+        )
+
     def _xero_invoice_row(self, bill: Bill, copy: XeroInvoice, updated: int) -> tuple:
         paid = copy.amount_paid
         status = copy.status
         if status is None:
-            status = "PAID" if paid >= copy.total > 0 else "AUTHORISED"
-        elif paid and status not in ("AUTHORISED", "PAID"):
+            status = "PAID" if paid + copy.amount_credited >= copy.total > 0 else "AUTHORISED"
+        elif (paid or copy.amount_credited) and status not in ("AUTHORISED", "PAID"):
             raise ValueError(f"a {status} Xero invoice cannot carry payments ({bill.number})")
         last_payment = max(
             (p.date for p in copy.payments if p.status == "AUTHORISED"), default=None
@@ -437,6 +574,20 @@ class FirmBuilder:
 
     def _stamp(self, after: int, spread: int) -> int:
         return min(after + self.rng.randint(0, spread), self.anchor)
+
+
+def unique_name(name: str, taken: set[str], separator: str = " ") -> str:
+    """`name`, or the first of name 2, name 3, ... that is not taken."""
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name}{separator}{number}" in taken:
+        number += 1
+    return f"{name}{separator}{number}"
+
+
+def _iso_date_or_none(value) -> str | None:
+    return date.fromisoformat(str(value)).isoformat() if value else None
 
 
 def _gst(total_cents: int) -> int:
@@ -497,6 +648,11 @@ class _Rows:
             "id, tenant_id, invoice_id, date, amount, reference, status, batch_payment_id, "
             "updated_ms"
         ),
+        "xero_credits": (
+            "id, tenant_id, kind, number, reference, contact_id, contact_name, date, status, "
+            "total, total_tax, currency, updated_ms"
+        ),
+        "xero_allocations": "id, tenant_id, credit_id, invoice_id, amount, date",
     }
 
     def __init__(self):

@@ -1,6 +1,7 @@
 """Time as each API writes it. Stored as integers: epoch seconds for Actionstep (whose
 timestamps have one-second resolution), epoch milliseconds for Xero, ISO dates for dates."""
 
+import re
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -56,8 +57,9 @@ def xero_datetime(epoch_ms: int) -> str:
     return f"/Date({epoch_ms}+0000)/"
 
 
-def xero_envelope_time() -> str:
-    return f"/Date({now_ms()})/"
+def xero_envelope_time(epoch_ms: int | None = None) -> str:
+    """As Xero writes DateTimeUTC and CreatedDateUTC: milliseconds, no offset."""
+    return f"/Date({now_ms() if epoch_ms is None else epoch_ms})/"
 
 
 def xero_connection_time(epoch_ms: int) -> str:
@@ -83,3 +85,16 @@ def parse_if_modified_since(text: str) -> int:
 
 def parse_date(text: str) -> str:
     return date.fromisoformat(text.strip()).isoformat()
+
+
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def parse_xero_date(value) -> str:
+    """A date as a client sends it to Xero (2025-03-01, 2025-03-01T00:00:00 or
+    /Date(1740787200000+0000)/) as an ISO date."""
+    text = str(value).strip()
+    match = _MS_DATE.match(text)
+    if match:
+        return datetime.fromtimestamp(int(match[1]) / 1000, UTC).date().isoformat()
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()

@@ -56,6 +56,10 @@ class SandboxControl:
     def xero_api_url(self) -> str:
         return f"{self.base_url}/xero/api/api.xro/2.0"
 
+    @property
+    def xero_revocation_url(self) -> str:
+        return f"{self.base_url}/xero/identity/connect/revocation"
+
     def _call(self, method: str, path: str, **kwargs):
         response = self.session.request(
             method, f"{self.base_url}/_sandbox/{path}", timeout=self.timeout, **kwargs
@@ -76,11 +80,25 @@ class SandboxControl:
         """Add a generated firm (options: payments_per_invoice, name, if_empty)."""
         return self._call("POST", "seed", json={"invoices": invoices, "seed": seed, **options})
 
-    def build(self, bills: list[dict], name: str = "Test Firm") -> dict:
+    def build(
+        self, bills: list[dict], name: str = "Test Firm", organisation: dict | None = None
+    ) -> dict:
         """Add a firm made of exactly these bills (see FirmBuilder.add_bill / add_payment):
-        [{"total": "110.00", "link": "Unlinked", "payments": [{"amount": "10.00"}]}, ...].
-        Answers the firm and, per bill, its ids: id, link_id, xero_invoice_id, payments[...]."""
-        return self._call("POST", "build", json={"name": name, "bills": bills})
+        [{"total": "110.00", "link": "Unlinked", "payments": [{"amount": "10.00"}],
+        "allocations": [{"kind": "CREDITNOTE", "amount": "10.00"}]}, ...], and its Xero
+        organisation's settings (period_lock_date, end_of_year_lock_date, timezone,
+        base_currency, invoice_numbers). Answers the firm (its name made unique) and, per bill,
+        its ids: id, link_id, xero_invoice_id, payments[...], allocations[...]."""
+        body = {"name": name, "bills": bills, "organisation": organisation or {}}
+        return self._call("POST", "build", json=body)
+
+    def organisation(self, tenant_id: str) -> dict:
+        return self._call("GET", "organisation", params={"tenant_id": tenant_id})
+
+    def set_organisation(self, tenant_id: str, **settings) -> dict:
+        """Change a tenant's lock dates (ISO dates or None), timezone, base_currency or
+        invoice_numbers ("unique" or "duplicates")."""
+        return self._call("POST", "organisation", json={"tenant_id": tenant_id, **settings})
 
     # --- knobs --------------------------------------------------------------------------------
 
@@ -119,13 +137,52 @@ class SandboxControl:
     def limits(self) -> dict:
         return self._call("GET", "limits")
 
-    def issue_tokens(self, api: str, orgkey: str | None = None, scope: str = "") -> dict:
-        """A token response as the API's token endpoint gives it, without the consent page."""
-        return self._call("POST", "tokens", json={"api": api, "orgkey": orgkey, "scope": scope})
+    def issue_tokens(
+        self, api: str, orgkey: str | None = None, scope: str = "", client_id: str = ""
+    ) -> dict:
+        """A token response as the API's token endpoint gives it, without the consent page.
+        Without a scope: every scope the sandbox knows (Xero: with offline_access and openid,
+        so a refresh token and an id_token come with it)."""
+        body = {"api": api, "orgkey": orgkey, "scope": scope, "client_id": client_id}
+        return self._call("POST", "tokens", json=body)
 
     def expire_tokens(self, api: str | None = None) -> int:
         """Expire the access tokens issued so far (refresh tokens keep working)."""
         return self._call("POST", "tokens/expire", json={"api": api})["expired"]
+
+    # --- webhooks -----------------------------------------------------------------------------
+
+    def set_webhooks(self, url: str, key: str, **options) -> dict:
+        """Send signed deliveries to `url` when invoices change (delay_seconds,
+        timeout_seconds); an empty url stops them."""
+        return self._call("POST", "webhooks", json={"url": url, "key": key, **options})
+
+    def webhooks(self) -> dict:
+        """The configuration and the last deliveries, with the receiver's answers."""
+        return self._call("GET", "webhooks")
+
+    def send_webhook(
+        self,
+        tenant_id: str = "",
+        invoice_ids=(),
+        *,
+        event_type: str = "UPDATE",
+        bad_signature: bool = False,
+        body: str | None = None,
+    ) -> dict:
+        """One delivery now (a wrong signature on demand; `body` resends a raw body)."""
+        payload = {"bad_signature": bad_signature}
+        if body is not None:
+            payload["body"] = body
+        else:
+            payload.update(
+                tenant_id=tenant_id, invoice_ids=list(invoice_ids), event_type=event_type
+            )
+        return self._call("POST", "webhooks/send", json=payload)
+
+    def webhook_intent(self) -> dict:
+        """Xero's intent-to-receive check: {"passed", "deliveries"}."""
+        return self._call("POST", "webhooks/intent")
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -155,6 +212,9 @@ class SandboxControl:
 
     def xero_invoices(self, number: str) -> list[dict]:
         return self._call("GET", "state/xero/invoices", params={"number": number})["Invoices"]
+
+    def xero_history(self, record_id: str) -> list[dict]:
+        return self._call("GET", f"state/xero/history/{record_id}")["HistoryRecords"]
 
     def xero_payment(self, payment_id: str) -> dict:
         return self._call("GET", f"state/xero/payments/{payment_id}")

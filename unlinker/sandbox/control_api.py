@@ -6,8 +6,9 @@ import re
 
 from . import builder, domain, seed
 from .actionstep_query import RESOURCES, find
+from .oauth import DEFAULT_SCOPES
 from .web import BadRequest, json_response
-from .xero_query import PAYMENT_SELECT, invoice_json, payment_json
+from .xero_query import ALLOCATION_SELECT, PAYMENT_SELECT, history_json, invoice_json, payment_json
 
 LIMIT_EXTRAS = {"access_token_ttl", "idempotency_ttl"}
 BILL_OPTIONS = (
@@ -20,8 +21,17 @@ BILL_OPTIONS = (
     "xero_status",
     "xero_total",
     "amount_credited",
+    "allocations",
     "duplicate",
 )
+ORGANISATION_OPTIONS = (
+    "period_lock_date",
+    "end_of_year_lock_date",
+    "timezone",
+    "base_currency",
+    "invoice_numbers",
+)
+MAX_BUILD_BILLS = 20_000
 PAYMENT_OPTIONS = ("status", "reason", "date", "reference", "link", "xero_status", "batch")
 
 
@@ -50,11 +60,18 @@ class ControlApi:
             ("POST", "/_sandbox/tokens/expire"): self.expire_tokens,
             ("GET", "/_sandbox/state/firms"): self.firms,
             ("GET", "/_sandbox/state/summary"): self.summary,
+            ("GET", "/_sandbox/organisation"): self.organisation,
+            ("POST", "/_sandbox/organisation"): self.set_organisation,
+            ("GET", "/_sandbox/webhooks"): lambda req: sandbox.webhooks.snapshot(),
+            ("POST", "/_sandbox/webhooks"): self.set_webhooks,
+            ("POST", "/_sandbox/webhooks/send"): self.send_webhook,
+            ("POST", "/_sandbox/webhooks/intent"): lambda req: sandbox.webhooks.intent_to_receive(),
         }
         self.state_routes = (
             (re.compile(r"^/_sandbox/state/actionstep/(\w+)(?:/(\d+))?$"), self.actionstep_state),
             (re.compile(r"^/_sandbox/state/xero/invoices(?:/([\w-]+))?$"), self.xero_invoices),
             (re.compile(r"^/_sandbox/state/xero/payments/([\w-]+)$"), self.xero_payment),
+            (re.compile(r"^/_sandbox/state/xero/history/([\w-]+)$"), self.xero_history),
         )
 
     def handle(self, req):
@@ -115,7 +132,13 @@ class ControlApi:
         """A firm from a JSON description: {"name", "bills": [{"total", ..., "payments": [...]}]}
         (options as FirmBuilder.add_bill / add_payment; "matter" and "contact" are names)."""
         body = self._body(req)
-        firm = builder.FirmBuilder(body.get("name", "Test Firm"))
+        organisation = body.get("organisation") or {}
+        unknown = set(organisation) - set(ORGANISATION_OPTIONS)
+        if unknown:
+            raise BadRequest(f"unknown organisation settings: {', '.join(sorted(unknown))}")
+        if len(body.get("bills", [])) > MAX_BUILD_BILLS:
+            raise BadRequest(f"at most {MAX_BUILD_BILLS} bills per build: seed for more")
+        firm = builder.FirmBuilder(body.get("name", "Test Firm"), **organisation)
         matters: dict[str, builder.Matter] = {}
         for spec in body.get("bills", []):
             client = spec.get("contact", "Test Client")
@@ -132,6 +155,71 @@ class ControlApi:
 
     def requests(self, req) -> dict:
         return {"requests": self.sandbox.log.read(req.args), "last_id": self.sandbox.log.last_id()}
+
+    def organisation(self, req) -> dict:
+        tenant = req.args.get("tenant_id", "").lower()
+        if not tenant:
+            raise BadRequest("tenant_id is required")
+        return domain.organisation(self.store.conn(), tenant)
+
+    def set_organisation(self, req) -> dict:
+        """Change a tenant's Xero organisation: {"tenant_id", "period_lock_date",
+        "end_of_year_lock_date" (ISO dates or null), "timezone", "base_currency",
+        "invoice_numbers" ("unique" or "duplicates")}."""
+        body = self._body(req)
+        tenant = str(body.pop("tenant_id", "")).lower()
+        unknown = set(body) - set(ORGANISATION_OPTIONS)
+        if unknown:
+            raise BadRequest(f"unknown organisation settings: {', '.join(sorted(unknown))}")
+        if body.get("invoice_numbers", "unique") not in builder.INVOICE_NUMBER_RULES:
+            raise BadRequest('invoice_numbers is "unique" or "duplicates"')
+        for name in ("period_lock_date", "end_of_year_lock_date"):
+            if name in body:
+                body[name] = builder._iso_date_or_none(body[name])
+        with self.store.write() as conn:
+            if (
+                conn.execute("SELECT 1 FROM firms WHERE tenant_id = ?", (tenant,)).fetchone()
+                is None
+            ):
+                raise BadRequest(f"no tenant {tenant!r}")
+            org = {**domain.organisation(conn, tenant), **body}
+            columns = ", ".join(org)
+            marks = ", ".join("?" * len(org))
+            conn.execute(
+                f"INSERT OR REPLACE INTO xero_organisations ({columns}) VALUES ({marks})",  # noqa: S608
+                tuple(org.values()),
+            )
+        return org
+
+    def set_webhooks(self, req) -> dict:
+        """{"url", "key", "delay_seconds"?, "timeout_seconds"?}: where to send signed
+        deliveries when invoices change (an empty url stops them)."""
+        body = self._body(req)
+        return self.sandbox.webhooks.configure(
+            str(body.get("url") or ""),
+            str(body.get("key") or ""),
+            body.get("delay_seconds"),
+            body.get("timeout_seconds"),
+        )
+
+    def send_webhook(self, req) -> dict:
+        """Send one delivery now: {"tenant_id", "invoice_ids": [...], "event_type"?: "UPDATE",
+        "bad_signature"?: false} or {"body": "<raw text>"} to resend one exactly."""
+        body = self._body(req)
+        hooks = self.sandbox.webhooks
+        if "body" in body:
+            raw = str(body["body"]).encode()
+            return hooks.send([], body=raw, bad_signature=bool(body.get("bad_signature")))
+        events = [
+            hooks.event(
+                req.base_url,
+                str(body["tenant_id"]).lower(),
+                invoice_id,
+                str(body.get("event_type", "UPDATE")),
+            )
+            for invoice_id in body.get("invoice_ids", [])
+        ]
+        return hooks.send(events, bad_signature=bool(body.get("bad_signature")))
 
     # --- knobs --------------------------------------------------------------------------------
 
@@ -175,16 +263,18 @@ class ControlApi:
             if not chosen:
                 raise BadRequest("no organisation: seed or build a firm first")
             firm_id = chosen[0]["id"]
+        scope = body.get("scope") or DEFAULT_SCOPES[api]
         with self.store.write() as conn:
             return self.sandbox.oauth.issue(
                 conn,
                 api,
-                "sandbox-control",
-                None,
+                str(body.get("client_id") or "sandbox-control"),
+                body.get("client_secret"),
                 req.base_url,
                 firm_id=firm_id,
-                scope=body.get("scope", ""),
-                refresh=True,
+                scope=scope,
+                refresh=api == "actionstep" or "offline_access" in scope.split(),
+                new_grant=True,
             )
 
     def expire_tokens(self, req) -> dict:
@@ -237,10 +327,19 @@ class ControlApi:
                 "SELECT * FROM xero_payments WHERE invoice_id = ? AND status = 'AUTHORISED'",
                 (row["id"],),
             ).fetchall()
-            invoices.append(invoice_json(row, payments))
+            credits = conn.execute(
+                f"{ALLOCATION_SELECT} AND a.invoice_id = ? ORDER BY a.seq", (row["id"],)
+            ).fetchall()
+            invoices.append(invoice_json(row, payments, credits=credits))
         if invoice_id:
             return invoices[0] if invoices else _error(f"No Xero invoice {invoice_id}", 404)
         return {"Invoices": invoices}
+
+    def xero_history(self, req, record_id: str) -> dict:
+        rows = self.store.conn().execute(
+            "SELECT * FROM xero_history WHERE record_id = ? ORDER BY seq", (record_id.lower(),)
+        )
+        return {"HistoryRecords": [history_json(row) for row in rows]}
 
     def xero_payment(self, req, payment_id: str):
         sql = f"{PAYMENT_SELECT} WHERE p.id = ?"
@@ -262,6 +361,10 @@ def _built(bill: builder.Bill) -> dict:
         "link_id": bill.link_id,
         "xero_invoice_id": bill.xero_invoice_id,
         "duplicate_xero_invoice_id": bill.duplicate.id if bill.duplicate else None,
+        "allocations": [
+            {"kind": a.kind, "credit_id": a.credit_id, "allocation_id": a.id, "amount": a.amount}
+            for a in (bill.xero.allocations if bill.xero else ())
+        ],
         "payments": [
             {
                 "id": payment.id,

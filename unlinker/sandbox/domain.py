@@ -8,6 +8,7 @@ transaction; each change stamps the records it touches.
 """
 
 import uuid
+from datetime import date
 
 # Messages are the ones the real systems show (see docs/api-contract.md).
 NOT_VALID_STATUS = "Invoice not of valid status for modification"
@@ -148,13 +149,24 @@ def delete_bill(conn, bill, now: int) -> None:
     )
 
 
-def approve(conn, bill, tenant_id: str, now: int) -> None:
-    """Draft → Open. The integration then creates a NEW Xero invoice and links the bill to it:
-    if the previous Xero copy was not voided or deleted, the number now exists twice there."""
+def approve(conn, bill, tenant_id: str, now: int) -> str | None:
+    """Draft → Open. The integration then creates a NEW Xero invoice under the bill's number
+    and links the bill to it; the new invoice's id, None when the bill was approved already.
+
+    Xero describes a sales invoice's number as unique and answers "Invoice # must be unique."
+    when it is taken, by a voided or deleted invoice too: then the approval fails and nothing
+    changes (ASSUMPTION: Actionstep shows Xero's refusal). Firms also report two invoices with
+    one number; an organisation set to `invoice_numbers: duplicates` plays that case."""
     if bill["status"] == OPEN:
-        return
+        return None
     if bill["status"] != DRAFT:
         raise Refused(NOT_VALID_STATUS)
+    org = organisation(conn, tenant_id)
+    refusal = lock_refusal(org, bill["invoice_date"])
+    if refusal is None and org["invoice_numbers"] == "unique":
+        refusal = NUMBER_TAKEN if number_taken(conn, tenant_id, bill["our_reference"]) else None
+    if refusal:
+        raise Refused(f"Xero refused the invoice: {refusal}")
     contact = conn.execute(
         "SELECT xero_contact_id, display_name FROM participants WHERE id = ?",
         (bill["participant_id"],),
@@ -191,6 +203,7 @@ def approve(conn, bill, tenant_id: str, now: int) -> None:
         (bill["firm_id"], bill["id"], LINKED, invoice_id, bill["our_reference"], now, now),
     )
     conn.execute("UPDATE bills SET status = ?, modified = ? WHERE id = ?", (OPEN, now, bill["id"]))
+    return invoice_id
 
 
 # --- Xero -------------------------------------------------------------------------------------
@@ -202,14 +215,60 @@ _ALLOWED = {
     "SUBMITTED": {"DRAFT", "AUTHORISED", "DELETED"},
     "AUTHORISED": {"VOIDED"},
 }
+EDITABLE = ("DRAFT", "SUBMITTED", "AUTHORISED")
+# Xero's words for a change dated in a locked period (as reported from its API; the description
+# names the lock dates but not the message).
+LOCKED = "The document date cannot be before the {lock} lock date, currently set at {date}"
+NUMBER_TAKEN = "Invoice # must be unique."
+CREDIT_KINDS = ("CREDITNOTE", "PREPAYMENT", "OVERPAYMENT")
 
 
-def set_invoice_status(conn, invoice, status: str, now_ms: int) -> None:
+def organisation(conn, tenant_id: str) -> dict:
+    """The tenant's organisation settings (xero_organisations), or the defaults of a firm made
+    before they existed: no lock dates, Brisbane, AUD, unique invoice numbers."""
+    row = conn.execute(
+        "SELECT * FROM xero_organisations WHERE tenant_id = ?", (tenant_id,)
+    ).fetchone()
+    if row is not None:
+        return dict(row)
+    return {
+        "tenant_id": tenant_id,
+        "organisation_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"organisation/{tenant_id}")),
+        "short_code": "!" + tenant_id[:5],
+        "period_lock_date": None,
+        "end_of_year_lock_date": None,
+        "timezone": "EAUSTRALIASTANDARDTIME",
+        "base_currency": "AUD",
+        "country_code": "AU",
+        "invoice_numbers": "unique",
+    }
+
+
+def lock_refusal(org: dict, iso_date: str) -> str | None:
+    """Xero's message when a document dated `iso_date` lies in a locked period (on or before
+    the end-of-year or the period lock date), else None."""
+    for column, lock in (("end_of_year_lock_date", "end of year"), ("period_lock_date", "period")):
+        locked_until = org.get(column)
+        if locked_until and iso_date <= locked_until:
+            shown = date.fromisoformat(locked_until).strftime("%d-%b-%Y")
+            return LOCKED.format(lock=lock, date=shown)
+    return None
+
+
+def _check_unlocked(conn, tenant_id: str, iso_date: str) -> None:
+    refusal = lock_refusal(organisation(conn, tenant_id), iso_date)
+    if refusal:
+        raise XeroRefused(refusal)
+
+
+def set_invoice_status(conn, invoice, status: str, now_ms: int) -> bool:
+    """Change the status as Xero would; False when the invoice already has it."""
     current = invoice["status"]
     if status not in INVOICE_STATUSES:
         raise XeroRefused(f"'{status}' is not a valid invoice status")
-    if status == current and current in ("DRAFT", "SUBMITTED", "AUTHORISED"):
-        return
+    if status == current and current in EDITABLE:
+        return False
+    _check_unlocked(conn, invoice["tenant_id"], invoice["date"])
     allocated = invoice["amount_paid"] or invoice["amount_credited"]
     if status in ("VOIDED", "DELETED") and current in ("AUTHORISED", "PAID") and allocated:
         if enforced(conn, "void_with_allocations"):
@@ -221,6 +280,46 @@ def set_invoice_status(conn, invoice, status: str, now_ms: int) -> None:
         "UPDATE xero_invoices SET status = ?, updated_ms = ? WHERE id = ?",
         (status, now_ms, invoice["id"]),
     )
+    return True
+
+
+def number_taken(conn, tenant_id: str, number: str, other_than: str | None = None) -> bool:
+    """Whether another sales invoice of the tenant holds the number: voided and deleted ones
+    keep theirs."""
+    row = conn.execute(
+        "SELECT 1 FROM xero_invoices WHERE tenant_id = ? AND number = ? AND id != ? LIMIT 1",
+        (tenant_id, number, other_than or ""),
+    ).fetchone()
+    return row is not None
+
+
+def edit_invoice(conn, invoice, changes: dict, now_ms: int) -> list[str]:
+    """Change an invoice's number, reference or dates (`changes` maps columns to new values);
+    the names of the fields changed. Xero lets a draft, submitted or authorised invoice be
+    edited while nothing is paid or credited on it, outside locked periods."""
+    changes = {column: value for column, value in changes.items() if invoice[column] != value}
+    if not changes:
+        return []
+    if invoice["status"] not in EDITABLE:
+        raise XeroRefused(NOT_VALID_STATUS)
+    if invoice["amount_paid"] or invoice["amount_credited"]:
+        raise XeroRefused(PAYMENT_ALLOCATED)
+    for iso_date in {invoice["date"], changes.get("date", invoice["date"])}:
+        _check_unlocked(conn, invoice["tenant_id"], iso_date)
+    number = changes.get("number")
+    if number is not None:
+        if not number.strip():
+            raise XeroRefused("Invoice number cannot be empty")
+        if len(number) > 255:
+            raise XeroRefused("Invoice number must not be longer than 255 characters")
+        if number_taken(conn, invoice["tenant_id"], number, other_than=invoice["id"]):
+            raise XeroRefused(NUMBER_TAKEN)
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    conn.execute(
+        f"UPDATE xero_invoices SET {assignments}, updated_ms = ? WHERE id = ?",  # noqa: S608
+        (*changes.values(), now_ms, invoice["id"]),
+    )
+    return list(changes)
 
 
 def delete_xero_payment(conn, payment, now_ms: int) -> None:
@@ -228,13 +327,54 @@ def delete_xero_payment(conn, payment, now_ms: int) -> None:
         raise XeroRefused(BATCH_PAYMENT)
     if payment["status"] == "DELETED":
         raise XeroRefused("This payment has already been deleted")
+    _check_unlocked(conn, payment["tenant_id"], payment["date"])
     conn.execute(
         "UPDATE xero_payments SET status = 'DELETED', updated_ms = ? WHERE id = ?",
         (now_ms, payment["id"]),
     )
+    _recount_invoice(conn, payment["invoice_id"], now_ms, paid=-payment["amount"])
+
+
+def _recount_invoice(conn, invoice_id: str, now_ms: int, *, paid: int = 0, credited: int = 0):
+    """An invoice owes more again: lower what is paid or credited; PAID becomes AUTHORISED."""
     conn.execute(
-        """UPDATE xero_invoices SET amount_paid = amount_paid - ?, fully_paid_on = NULL,
+        """UPDATE xero_invoices SET amount_paid = amount_paid + ?,
+           amount_credited = amount_credited + ?, fully_paid_on = NULL,
            status = CASE WHEN status = 'PAID' THEN 'AUTHORISED' ELSE status END, updated_ms = ?
            WHERE id = ?""",
-        (payment["amount"], now_ms, payment["invoice_id"]),
+        (paid, credited, now_ms, invoice_id),
     )
+
+
+def delete_allocation(conn, allocation, now_ms: int) -> None:
+    """Remove a credit note's, prepayment's or overpayment's allocation to an invoice: the
+    invoice owes the amount again and the document has it to allocate again. Deleting it
+    again changes nothing (the description knows only the 200 answer, with IsDeleted)."""
+    if allocation["deleted_ms"] is not None:
+        return
+    _check_unlocked(conn, allocation["tenant_id"], allocation["date"])
+    conn.execute(
+        "UPDATE xero_allocations SET deleted_ms = ? WHERE id = ?", (now_ms, allocation["id"])
+    )
+    _recount_invoice(conn, allocation["invoice_id"], now_ms, credited=-allocation["amount"])
+    conn.execute(
+        "UPDATE xero_credits SET status = 'AUTHORISED', updated_ms = ? WHERE id = ?",
+        (now_ms, allocation["credit_id"]),
+    )
+
+
+def add_history(
+    conn, tenant_id: str, record_id: str, changes: str, details: str, user: str, now_ms: int
+) -> dict:
+    cursor = conn.execute(
+        """INSERT INTO xero_history (tenant_id, record_id, changes, details, user, at_ms)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        (tenant_id, record_id, changes, details, user, now_ms),
+    )
+    return {
+        "seq": cursor.lastrowid,
+        "changes": changes,
+        "details": details,
+        "user": user,
+        "at_ms": now_ms,
+    }

@@ -2,14 +2,19 @@
 Xero's client-credentials grant for custom connections), and bearer-token checks.
 
 Any client id and secret are accepted and recorded with the tokens. Refresh tokens rotate: a
-refresh token works once. Xero codes are bound to their PKCE challenge (S256).
+refresh token works once. Xero codes are bound to their PKCE challenge (S256). Xero issues a
+refresh token only for the `offline_access` scope and an OpenID Connect `id_token` for
+`openid`; every token of one authorisation shares a grant id, which revocation ends.
 """
 
 import base64
 import hashlib
+import hmac
 import html
+import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -38,7 +43,13 @@ AUTHORIZE_PARAMS = (
     "state",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
 )
+# What a token issued by the control API (/_sandbox/tokens) carries when no scope is named.
+DEFAULT_SCOPES = {
+    "actionstep": "all",
+    "xero": "openid profile email offline_access accounting.transactions accounting.settings",
+}
 
 
 def _grant_error(error: str, status: int = 400, description: str = "") -> Response:
@@ -72,7 +83,7 @@ class OAuth:
         with self.store.write() as conn:
             conn.execute(
                 """INSERT INTO auth_codes (code, api, firm_id, client_id, redirect_uri, scope,
-                   code_challenge, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                   code_challenge, expires_at, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     code,
                     api,
@@ -82,6 +93,7 @@ class OAuth:
                     params.get("scope", ""),
                     params.get("code_challenge") or None,
                     time.time() + CODE_TTL,
+                    params.get("nonce") or None,
                 ),
             )
         answer = {"code": code}
@@ -156,13 +168,16 @@ font-size:1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:p
             if grant == "authorization_code":
                 granted = self._redeem_code(conn, api, client_id, form)
             elif grant == "refresh_token":
-                granted = self._rotate(conn, api, form.get("refresh_token", ""))
+                granted = self._rotate(conn, api, form.get("refresh_token", ""), form.get("scope"))
             elif grant == "client_credentials" and api == "xero":
-                granted = {"firm_id": None, "scope": form.get("scope", ""), "refresh": False}
+                scope = form.get("scope", "")
+                granted = {"firm_id": None, "scope": scope, "refresh": False, "new_grant": True}
             else:
                 return _grant_error("unsupported_grant_type")
             if granted is None:
                 return _grant_error("invalid_grant")
+            if granted == "invalid_scope":
+                return _grant_error("invalid_scope")
             body = self.issue(conn, api, client_id, client_secret, req.base_url, **granted)
         return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -181,26 +196,56 @@ font-size:1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:p
             if not verifier or digest.decode() != row["code_challenge"]:
                 return None
         conn.execute("UPDATE auth_codes SET used_at = ? WHERE code = ?", (time.time(), row["code"]))
-        return {"firm_id": row["firm_id"], "scope": row["scope"], "refresh": True}
+        return {
+            "firm_id": row["firm_id"],
+            "scope": row["scope"],
+            "refresh": api == "actionstep" or "offline_access" in row["scope"].split(),
+            "new_grant": True,
+            "nonce": row["nonce"],
+        }
 
     @staticmethod
-    def _rotate(conn, api: str, refresh_token: str) -> dict | None:
+    def _rotate(conn, api: str, refresh_token: str, scope: str | None):
+        """The grant a refresh token continues (it works once), with the scope asked for, which
+        may narrow the original one but not widen it."""
         row = conn.execute(
             "SELECT * FROM tokens WHERE token = ? AND kind = 'refresh' AND api = ?",
             (refresh_token, api),
         ).fetchone()
         if row is None or row["revoked_at"] or row["expires_at"] < time.time():
             return None
+        asked = (scope or "").split()
+        if asked and not set(asked) <= set(row["scope"].split()):
+            return "invalid_scope"
         conn.execute(
             "UPDATE tokens SET revoked_at = ? WHERE token = ?", (time.time(), row["token"])
         )
-        return {"firm_id": row["firm_id"], "scope": row["scope"], "refresh": True}
+        return {
+            "firm_id": row["firm_id"],
+            "scope": " ".join(asked) if asked else row["scope"],
+            "refresh": True,
+            "grant_id": row["grant_id"],
+        }
 
     def issue(
-        self, conn, api, client_id, client_secret, base_url, *, firm_id, scope, refresh
+        self,
+        conn,
+        api,
+        client_id,
+        client_secret,
+        base_url,
+        *,
+        firm_id,
+        scope,
+        refresh,
+        grant_id=None,
+        new_grant=False,
+        nonce=None,
     ) -> dict:
-        """Store a new access token (and refresh token) and answer as the API's token endpoint."""
+        """Store a new access token (and refresh token) and answer as the API's token endpoint.
+        A new authorisation (`new_grant`) connects the app to every tenant again."""
         provider, now = PROVIDERS[api], time.time()
+        grant_id = grant_id or str(uuid.uuid4())
         body = {
             "access_token": secrets.token_urlsafe(32),
             "token_type": provider.token_type,
@@ -213,16 +258,78 @@ font-size:1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:p
         for kind, token, ttl in kinds:
             conn.execute(
                 """INSERT INTO tokens (token, kind, api, firm_id, client_id, client_secret, scope,
-                   created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (token, kind, api, firm_id, client_id, client_secret, scope, now, now + ttl),
+                   created_at, expires_at, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    token,
+                    kind,
+                    api,
+                    firm_id,
+                    client_id,
+                    client_secret,
+                    scope,
+                    now,
+                    now + ttl,
+                    grant_id,
+                ),
             )
         if api == "actionstep":
             firm = conn.execute("SELECT orgkey FROM firms WHERE id = ?", (firm_id,)).fetchone()
             body["api_endpoint"] = f"{base_url}/actionstep/api"
             body["orgkey"] = firm["orgkey"] if firm else None
-        else:
-            body["scope"] = scope
+            return body
+        if new_grant:
+            conn.execute("DELETE FROM xero_disconnections WHERE client_id = ?", (client_id,))
+        if "openid" in scope.split():
+            body["id_token"] = id_token(
+                issuer=f"{base_url}/xero/identity",
+                client_id=client_id,
+                secret=client_secret or "",
+                scope=scope,
+                grant_id=grant_id,
+                nonce=nonce,
+            )
+        body["scope"] = scope
         return body
+
+    def revoke(self, req) -> Response:
+        """POST /connect/revocation (RFC 7009): `token` is a refresh token; the client
+        authenticates as at the token endpoint. Xero then ends the authorisation: its tokens
+        stop working and the app's connections to the tenants are removed. An unknown token is
+        answered 200 too, as RFC 7009 asks."""
+        if req.method != "POST":
+            return text_response("Use POST", 405)
+        form = req.form()
+        client_id = form.get("client_id", "")
+        scheme, _, credentials = req.header("Authorization").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                client_id = base64.b64decode(credentials).decode().partition(":")[0]
+            except ValueError:
+                return _grant_error("invalid_client", 401)
+        req.notes["client_id"] = client_id
+        if not client_id:
+            return _grant_error("invalid_client", 401, "client authentication is required")
+        if not form.get("token"):
+            return _grant_error("invalid_request", description="token is required")
+        with self.store.write() as conn:
+            row = conn.execute(
+                "SELECT * FROM tokens WHERE token = ? AND api = 'xero'", (form["token"],)
+            ).fetchone()
+            if row is None:
+                return Response(200)
+            if row["client_id"] != client_id:
+                return _grant_error("invalid_grant", description="token of another client")
+            now = time.time()
+            conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+                (now, row["grant_id"]),
+            )
+            conn.execute(
+                """INSERT OR REPLACE INTO xero_disconnections (client_id, tenant_id, at)
+                   SELECT ?, tenant_id, ? FROM firms""",
+                (client_id, now),
+            )
+        return Response(200)
 
     # --- checking -----------------------------------------------------------------------------
 
@@ -253,3 +360,37 @@ font-size:1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:p
                 (time.time() - 1, api, api),
             )
         return cursor.rowcount
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def id_token(*, issuer, client_id, secret, scope, grant_id, nonce=None) -> str:
+    """An OpenID Connect id_token (a JWT, HS256 with the client secret, as OIDC allows for a
+    confidential client; Xero signs RS256 with its published keys)."""
+    now = int(time.time())
+    scopes = scope.split()
+    user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"xero-user/{client_id}"))
+    claims = {
+        "iss": issuer,
+        "aud": client_id,
+        "exp": now + 300,
+        "iat": now,
+        "nbf": now,
+        "auth_time": now,
+        "sub": user.replace("-", ""),
+        "xero_userid": user,
+        "global_session_id": grant_id.replace("-", ""),
+        "sid": grant_id.replace("-", ""),
+    }
+    if "email" in scopes:
+        claims["email"] = "accounts@example.com"
+    if "profile" in scopes:
+        claims.update(given_name="Sandbox", family_name="User", preferred_username="sandbox")
+    if nonce:
+        claims["nonce"] = nonce
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    return f"{header}.{payload}.{_b64(signature.digest())}"

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS xero_invoices (
     contact_name TEXT NOT NULL, date TEXT NOT NULL, due_date TEXT NOT NULL, status TEXT NOT NULL,
     sub_total INTEGER NOT NULL, total_tax INTEGER NOT NULL, total INTEGER NOT NULL,
     amount_paid INTEGER NOT NULL, amount_credited INTEGER NOT NULL, currency TEXT NOT NULL,
-    fully_paid_on TEXT, updated_ms INTEGER NOT NULL
+    fully_paid_on TEXT, updated_ms INTEGER NOT NULL, created_by TEXT
 );
 CREATE INDEX IF NOT EXISTS xero_invoices_number ON xero_invoices (tenant_id, number);
 CREATE INDEX IF NOT EXISTS xero_invoices_updated ON xero_invoices (tenant_id, updated_ms);
@@ -85,15 +85,51 @@ CREATE TABLE IF NOT EXISTS xero_payments (
 );
 CREATE INDEX IF NOT EXISTS xero_payments_invoice ON xero_payments (invoice_id);
 CREATE INDEX IF NOT EXISTS xero_payments_updated ON xero_payments (tenant_id, updated_ms);
+-- What GET /Organisation answers for a tenant; a tenant without a row has the defaults of
+-- xero_query.organisation_defaults.
+CREATE TABLE IF NOT EXISTS xero_organisations (
+    tenant_id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL, short_code TEXT NOT NULL,
+    period_lock_date TEXT, end_of_year_lock_date TEXT, timezone TEXT NOT NULL,
+    base_currency TEXT NOT NULL, country_code TEXT NOT NULL,
+    invoice_numbers TEXT NOT NULL DEFAULT 'unique'
+);
+-- Credit notes, prepayments and overpayments (kind CREDITNOTE, PREPAYMENT, OVERPAYMENT) and
+-- their allocations to invoices; a deleted allocation keeps its row with deleted_ms set.
+CREATE TABLE IF NOT EXISTS xero_credits (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, tenant_id TEXT NOT NULL, kind TEXT NOT NULL,
+    number TEXT NOT NULL, reference TEXT NOT NULL, contact_id TEXT NOT NULL,
+    contact_name TEXT NOT NULL, date TEXT NOT NULL, status TEXT NOT NULL, total INTEGER NOT NULL,
+    total_tax INTEGER NOT NULL, currency TEXT NOT NULL, updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS xero_credits_tenant ON xero_credits (tenant_id, kind, seq);
+CREATE TABLE IF NOT EXISTS xero_allocations (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, tenant_id TEXT NOT NULL,
+    credit_id TEXT NOT NULL, invoice_id TEXT NOT NULL, amount INTEGER NOT NULL, date TEXT NOT NULL,
+    deleted_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS xero_allocations_invoice ON xero_allocations (invoice_id);
+CREATE INDEX IF NOT EXISTS xero_allocations_credit ON xero_allocations (credit_id);
+-- History and notes of invoices and payments (GET/PUT .../History), oldest first.
+CREATE TABLE IF NOT EXISTS xero_history (
+    seq INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, record_id TEXT NOT NULL,
+    changes TEXT NOT NULL, details TEXT NOT NULL, user TEXT NOT NULL, at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS xero_history_record ON xero_history (record_id, seq);
+-- Tenants an app (client id) has been disconnected from: DELETE /connections/{id}, or the
+-- revocation of its refresh token. Authorising the app again connects them again.
+CREATE TABLE IF NOT EXISTS xero_disconnections (
+    client_id TEXT NOT NULL, tenant_id TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (client_id, tenant_id)
+);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY, kind TEXT NOT NULL, api TEXT NOT NULL, firm_id INTEGER,
     client_id TEXT NOT NULL, client_secret TEXT, scope TEXT NOT NULL,
-    created_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL
+    created_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL, grant_id TEXT
 );
 CREATE TABLE IF NOT EXISTS auth_codes (
     code TEXT PRIMARY KEY, api TEXT NOT NULL, firm_id INTEGER, client_id TEXT NOT NULL,
     redirect_uri TEXT NOT NULL, scope TEXT NOT NULL, code_challenge TEXT,
-    expires_at REAL NOT NULL, used_at REAL
+    expires_at REAL NOT NULL, used_at REAL, nonce TEXT
 );
 """
 
@@ -109,6 +145,15 @@ CREATE TABLE IF NOT EXISTS log.request_log (
 );
 """
 
+# Columns added since the first release: a sandbox file made before them gets them on opening
+# (CREATE TABLE IF NOT EXISTS leaves an existing table as it was).
+ADDED_COLUMNS = (
+    ("tokens", "grant_id", "TEXT"),
+    ("auth_codes", "nonce", "TEXT"),
+    ("xero_invoices", "created_by", "TEXT"),
+    ("log.request_log", "acted", "INTEGER NOT NULL DEFAULT 0"),
+)
+
 DATA_TABLES = (
     "lenient_rules",
     "firms",
@@ -120,6 +165,11 @@ DATA_TABLES = (
     "xeropaymentlinks",
     "xero_invoices",
     "xero_payments",
+    "xero_organisations",
+    "xero_credits",
+    "xero_allocations",
+    "xero_history",
+    "xero_disconnections",
     "tokens",
     "auth_codes",
     "log.request_log",
@@ -139,12 +189,14 @@ class Store:
         # other processes) it tells when a cached count may be stale.
         self.generation = 0
         with self._write_lock:
-            self.conn().executescript(SCHEMA + LOG_SCHEMA)  # each statement commits on its own
-            columns = {row[1] for row in self.conn().execute("PRAGMA log.table_info(request_log)")}
-            if "acted" not in columns:  # a log written before the column existed
-                self.conn().execute(
-                    "ALTER TABLE log.request_log ADD COLUMN acted INTEGER NOT NULL DEFAULT 0"
-                )
+            conn = self.conn()
+            for table, column, declaration in ADDED_COLUMNS:
+                schema, _, name = table.rpartition(".")
+                pragma = f"PRAGMA {schema + '.' if schema else ''}table_info({name})"
+                known = {row["name"] for row in conn.execute(pragma)}
+                if known and column not in known:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            conn.executescript(SCHEMA + LOG_SCHEMA)  # each statement commits on its own
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

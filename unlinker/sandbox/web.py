@@ -13,8 +13,20 @@ from urllib.parse import parse_qs, urlencode
 _OPEN, _CLOSE = '"\\u0000', '\\u0000"'
 
 
-def money(cents: int) -> str:
-    return f"\x00{Decimal(cents).scaleb(-2)}\x00"
+def money(cents: int, places: int = 2) -> str:
+    """An amount of cents on the wire; `places=4` for unit amounts asked for with unitdp=4."""
+    amount = Decimal(cents).scaleb(-2)
+    if places != 2:
+        amount = amount.quantize(Decimal(1).scaleb(-places))
+    return f"\x00{amount}\x00"
+
+
+def parse_bool(value: str | None, default: bool) -> bool:
+    """A boolean query parameter as Xero's (.NET) binding reads it: "true" or "false" in any
+    case, spaces around ignored (summarizeErrors=False is false); anything else, or nothing,
+    is the default."""
+    text = (value or "").strip().lower()
+    return {"true": True, "false": False}.get(text, default)
 
 
 def to_cents(value) -> int:

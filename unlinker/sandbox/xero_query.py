@@ -41,6 +41,7 @@ INVOICE_COLUMNS = {
     "AmountPaid": Column("i.amount_paid", "money"),
     "AmountCredited": Column("i.amount_credited", "money"),
     "CurrencyCode": Column("i.currency", "text"),
+    "FullyPaidOnDate": Column("i.fully_paid_on", "date"),
     "UpdatedDateUTC": Column("i.updated_ms", "datetime"),
 }
 PAYMENT_COLUMNS = {
@@ -56,6 +57,42 @@ PAYMENT_COLUMNS = {
     "Invoice.Contact.ContactID": Column("i.contact_id", "guid"),
     "UpdatedDateUTC": Column("p.updated_ms", "datetime"),
 }
+
+CREDIT_COLUMNS = {
+    "Status": Column("c.status", "text"),
+    "Reference": Column("c.reference", "text"),
+    "Contact.ContactID": Column("c.contact_id", "guid"),
+    "Contact.Name": Column("c.contact_name", "text"),
+    "Date": Column("c.date", "date"),
+    "Total": Column("c.total", "money"),
+    "RemainingCredit": Column(
+        "(c.total - (SELECT COALESCE(SUM(a.amount), 0) FROM xero_allocations a"
+        " WHERE a.credit_id = c.id AND a.deleted_ms IS NULL))",
+        "money",
+    ),
+    "CurrencyCode": Column("c.currency", "text"),
+    "UpdatedDateUTC": Column("c.updated_ms", "datetime"),
+}
+# The id (and number) fields of each kind of credit, as Xero names them.
+CREDIT_KINDS = {
+    "CREDITNOTE": ("CreditNotes", "CreditNoteID", "ACCRECCREDIT"),
+    "PREPAYMENT": ("Prepayments", "PrepaymentID", "RECEIVE-PREPAYMENT"),
+    "OVERPAYMENT": ("Overpayments", "OverpaymentID", "RECEIVE-OVERPAYMENT"),
+}
+BATCH_COLUMNS = {
+    "BatchPaymentID": Column("b.id", "guid"),
+    "Status": Column("b.status", "text"),
+    "Type": Column("'RECBATCH'", "text"),
+    "Date": Column("b.date", "date"),
+    "Reference": Column("b.reference", "text"),
+    "TotalAmount": Column("b.total", "money"),
+    "UpdatedDateUTC": Column("b.updated_ms", "datetime"),
+}
+BATCH_SELECT = """SELECT b.* FROM (SELECT batch_payment_id AS id, MIN(date) AS date,
+    MIN(reference) AS reference, SUM(CASE WHEN status = 'AUTHORISED' THEN amount ELSE 0 END)
+    AS total, CASE WHEN SUM(status = 'AUTHORISED') > 0 THEN 'AUTHORISED' ELSE 'DELETED' END
+    AS status, MAX(updated_ms) AS updated_ms, MIN(seq) AS seq FROM xero_payments
+    WHERE tenant_id = ? AND batch_payment_id IS NOT NULL GROUP BY batch_payment_id) b"""
 
 _TOKEN = re.compile(
     r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<op>==|!=|>=|<=|&&|\|\||[><(),])
@@ -219,8 +256,9 @@ def _date_fields(prefix: str, iso_date: str | None) -> dict:
     return {prefix: clock.xero_date(iso_date), f"{prefix}String": f"{iso_date}T00:00:00"}
 
 
-def invoice_json(row, payments=None, *, line_items: bool = False) -> dict:
-    """An Invoice; `payments` (rows of its live payments) is None for summaryOnly."""
+def invoice_json(row, payments=None, *, line_items: bool = False, credits=None, unitdp=2) -> dict:
+    """An Invoice; `payments` (rows of its live payments) is None for summaryOnly, `credits`
+    (rows of its live allocations, see ALLOCATION_SELECT) with it."""
     invoice = {
         "Type": "ACCREC",
         "InvoiceID": row["id"],
@@ -260,13 +298,20 @@ def invoice_json(row, payments=None, *, line_items: bool = False) -> dict:
             }
             for p in payments
         ]
-        invoice.update(CreditNotes=[], Prepayments=[], Overpayments=[])
+        applied = {kind: [] for kind in CREDIT_KINDS}
+        for allocation in credits or ():
+            applied[allocation["kind"]].append(applied_credit_json(allocation))
+        invoice.update(
+            CreditNotes=applied["CREDITNOTE"],
+            Prepayments=applied["PREPAYMENT"],
+            Overpayments=applied["OVERPAYMENT"],
+        )
     if line_items:
         invoice["LineItems"] = [
             {
                 "Description": "Professional fees",
                 "Quantity": 1.0,
-                "UnitAmount": money(row["sub_total"]),
+                "UnitAmount": money(row["sub_total"], places=4 if unitdp == 4 else 2),
                 "TaxType": "OUTPUT",
                 "TaxAmount": money(row["total_tax"]),
                 "LineAmount": money(row["sub_total"]),
@@ -275,6 +320,156 @@ def invoice_json(row, payments=None, *, line_items: bool = False) -> dict:
             }
         ]
     return invoice
+
+
+# An invoice's live allocations with their documents (one row per allocation).
+ALLOCATION_SELECT = """SELECT a.id AS allocation_id, a.invoice_id, a.amount AS applied,
+    a.date AS allocated_on, c.* FROM xero_allocations a JOIN xero_credits c ON c.id = a.credit_id
+    WHERE a.deleted_ms IS NULL"""
+
+
+def applied_credit_json(row) -> dict:
+    """A credit note, prepayment or overpayment as an invoice lists what is applied to it."""
+    _, id_field, document_type = CREDIT_KINDS[row["kind"]]
+    document = {
+        id_field: row["id"],
+        "Type": document_type,
+        "Date": clock.xero_date(row["allocated_on"]),
+        "Status": row["status"],
+        "Total": money(row["total"]),
+        "AppliedAmount": money(row["applied"]),
+        "CurrencyCode": row["currency"],
+    }
+    if row["kind"] == "CREDITNOTE":
+        document["CreditNoteNumber"] = row["number"]
+    return document
+
+
+def credit_json(row, allocations) -> dict:
+    """A credit note, prepayment or overpayment (GET /CreditNotes/{id} and the like) with its
+    live allocations (rows of xero_allocations joined with their invoice's number)."""
+    _, id_field, document_type = CREDIT_KINDS[row["kind"]]
+    remaining = row["total"] - sum(a["amount"] for a in allocations)
+    document = {
+        "Type": document_type,
+        "Contact": {"ContactID": row["contact_id"], "Name": row["contact_name"]},
+        "Date": clock.xero_date(row["date"]),
+        "Status": row["status"],
+        "LineAmountTypes": "Exclusive",
+        "SubTotal": money(row["total"] - row["total_tax"]),
+        "TotalTax": money(row["total_tax"]),
+        "Total": money(row["total"]),
+        "UpdatedDateUTC": clock.xero_datetime(row["updated_ms"]),
+        "UpdatedDateUTCString": clock.utc_iso(row["updated_ms"]),
+        "CurrencyCode": row["currency"],
+        id_field: row["id"],
+        "CurrencyRate": 1.0,
+        "RemainingCredit": money(remaining),
+        "Allocations": [allocation_json(a) for a in allocations],
+        "HasAttachments": False,
+    }
+    if row["kind"] == "CREDITNOTE":
+        document.update(CreditNoteNumber=row["number"], Reference=row["reference"])
+    elif row["kind"] == "OVERPAYMENT":
+        document["Reference"] = row["reference"]
+    return document
+
+
+def allocation_json(row) -> dict:
+    """An Allocation; `row` is an xero_allocations row with its invoice's number."""
+    return {
+        "AllocationID": row["id"],
+        "Amount": money(row["amount"]),
+        "Date": clock.xero_date(row["date"]),
+        "Invoice": {"InvoiceID": row["invoice_id"], "InvoiceNumber": row["invoice_number"]},
+        "IsDeleted": row["deleted_ms"] is not None,
+    }
+
+
+def history_json(row) -> dict:
+    return {
+        "Changes": row["changes"],
+        "DateUTC": clock.xero_datetime(row["at_ms"]),
+        "User": row["user"],
+        "Details": row["details"],
+    }
+
+
+def organisation_json(org: dict, firm) -> dict:
+    """An Organisation (GET /Organisation), from xero_organisations and the firm's row."""
+    answer = {
+        "OrganisationID": org["organisation_id"],
+        "Name": firm["name"],
+        "LegalName": firm["name"],
+        "PaysTax": True,
+        "Version": org["country_code"]
+        if org["country_code"] in ("AU", "NZ", "UK", "US")
+        else "GLOBAL",
+        "OrganisationType": "COMPANY",
+        "BaseCurrency": org["base_currency"],
+        "CountryCode": org["country_code"],
+        "IsDemoCompany": False,
+        "OrganisationStatus": "ACTIVE",
+        "FinancialYearEndDay": 30,
+        "FinancialYearEndMonth": 6,
+        "SalesTaxBasis": "ACCRUALS",
+        "SalesTaxPeriod": "QUARTERLY1",
+        "DefaultSalesTax": "Tax Exclusive",
+        "DefaultPurchasesTax": "Tax Exclusive",
+        "CreatedDateUTC": clock.xero_envelope_time(firm["created_ms"]),
+        "OrganisationEntityType": "COMPANY",
+        "Timezone": org["timezone"],
+        "ShortCode": org["short_code"],
+        "Edition": "BUSINESS",
+        "Class": "PREMIUM",
+        "Addresses": [],
+        "Phones": [],
+        "ExternalLinks": [],
+        "PaymentTerms": {},
+    }
+    # "Shown if set" (xero_accounting.yaml)
+    if org["period_lock_date"]:
+        answer["PeriodLockDate"] = clock.xero_date(org["period_lock_date"])
+    if org["end_of_year_lock_date"]:
+        answer["EndOfYearLockDate"] = clock.xero_date(org["end_of_year_lock_date"])
+    return answer
+
+
+def batch_payment_json(batch, payments) -> dict:
+    """A BatchPayment (a row of BATCH_SELECT) with its payments (rows of PAYMENT_SELECT)."""
+    return {
+        "Account": {"AccountID": ACCOUNT_ID, "Code": "090"},
+        "Reference": batch["reference"],
+        "BatchPaymentID": batch["id"],
+        "DateString": f"{batch['date']}T00:00:00",
+        "Date": clock.xero_date(batch["date"]),
+        "Payments": [
+            {
+                "PaymentID": p["id"],
+                "Amount": money(p["amount"]),
+                "Reference": p["reference"],
+                "Status": p["status"],
+                "Invoice": {
+                    "InvoiceID": p["invoice_id"],
+                    "InvoiceNumber": p["invoice_number"],
+                    "Contact": {
+                        "ContactID": p["invoice_contact_id"],
+                        "Name": p["invoice_contact_name"],
+                    },
+                },
+            }
+            for p in payments
+        ],
+        "Type": "RECBATCH",
+        "Status": batch["status"],
+        "TotalAmount": money(batch["total"]),
+        "UpdatedDateUTC": clock.xero_datetime(batch["updated_ms"]),
+        "IsReconciled": False,
+    }
+
+
+VERSIONS = ("AU", "NZ", "UK", "US")
+ACCOUNT_ID = "5690f1e8-1d02-4893-90c2-ee1a69eff942"
 
 
 def payment_json(row) -> dict:
@@ -292,7 +487,7 @@ def payment_json(row) -> dict:
         "UpdatedDateUTCString": clock.utc_iso(row["updated_ms"]),
         "HasAccount": True,
         "IsReconciled": False,
-        "Account": {"AccountID": "5690f1e8-1d02-4893-90c2-ee1a69eff942", "Code": "090"},
+        "Account": {"AccountID": ACCOUNT_ID, "Code": "090"},
         "Invoice": {
             "Type": "ACCREC",
             "InvoiceID": row["invoice_id"],
