@@ -18,7 +18,13 @@ from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from unlinker.accounts import roles
-from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, MANAGE_CONNECTIONS, QUEUE_UNLINK
+from unlinker.accounts.roles import (
+    BROWSE,
+    CLEANUP_XERO,
+    MANAGE_CONNECTIONS,
+    QUEUE_UNLINK,
+    REFRESH,
+)
 from unlinker.mirror.filters import LinkedInvoiceFilterSet
 from unlinker.reconciliation.filters import FindingFilterSet
 from unlinker.reconciliation.models import Finding
@@ -160,7 +166,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             fields=SELECTION + LIST + PLAN_OPTIONS,
             example=_first_invoice,
         ),
-        Endpoint("sync:start", ("POST",), BROWSE, target="connection", fields=("full",)),
+        Endpoint("sync:start", ("POST",), REFRESH, target="connection", fields=("full",)),
         Endpoint("sync:panel", ("GET",), BROWSE, target="connection"),
         # unlinking
         Endpoint("unlinking:history", ("GET",), BROWSE, fields=("sort", "page")),
@@ -193,7 +199,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             target="connection",
             fields=FINDING_FILTER + TABLE,
         ),
-        Endpoint("reconciliation:run", ("POST",), BROWSE, target="connection"),
+        Endpoint("reconciliation:run", ("POST",), REFRESH, target="connection"),
         Endpoint("reconciliation:progress", ("GET",), BROWSE, target="connection"),
         Endpoint(
             "reconciliation:cleanup",

@@ -10,6 +10,7 @@ class Access(models.Model):
         permissions = [
             ("browse", "Browse linked records, task history and reconciliation"),
             ("queue_unlink", "Plan and queue unlink batches; retry and cancel steps"),
+            ("refresh", "Refresh the lists from Actionstep and run the reconciliation now"),
             ("manage_connections", "Connect, pair and disconnect Actionstep and Xero"),
             ("cleanup_xero", "Delete and void records in Xero"),
         ]

@@ -5,13 +5,15 @@ from django.contrib.auth.models import Group, Permission
 
 BROWSE = "accounts.browse"
 QUEUE_UNLINK = "accounts.queue_unlink"
+# Reading Actionstep or Xero on demand spends the firm's API allowance: operators and admins.
+REFRESH = "accounts.refresh"
 MANAGE_CONNECTIONS = "accounts.manage_connections"
 CLEANUP_XERO = "accounts.cleanup_xero"
 
 ROLES: dict[str, list[str]] = {
     "viewer": [BROWSE],
-    "operator": [BROWSE, QUEUE_UNLINK],
-    "admin": [BROWSE, QUEUE_UNLINK, MANAGE_CONNECTIONS, CLEANUP_XERO],
+    "operator": [BROWSE, QUEUE_UNLINK, REFRESH],
+    "admin": [BROWSE, QUEUE_UNLINK, REFRESH, MANAGE_CONNECTIONS, CLEANUP_XERO],
 }
 
 
