@@ -27,3 +27,10 @@ def ensure_roles(app_config, using="default", **kwargs):
             content_type__app_label="accounts", codename__in=codenames
         )
         group.permissions.set(wanted)
+
+
+def role_of(user) -> str | None:
+    """The user's role: the group of ROLES they hold (the highest, should they hold several).
+    Reads `user.groups.all()`, so that a prefetch of the groups serves a whole list."""
+    names = {group.name for group in user.groups.all()}
+    return next((role for role in reversed(ROLES) if role in names), None)

@@ -308,6 +308,24 @@ class XeroTenant:
 
 
 @dataclass(frozen=True)
+class XeroOrganisation:
+    """The part of GET /Organisation that Unlinker reads. `timezone` is Xero's own name of the
+    organisation's zone (a Windows zone id, e.g. AUSEASTERNSTANDARDTIME): see xero_timezones."""
+
+    organisation_id: str
+    name: str
+    timezone: str
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "XeroOrganisation":
+        return cls(
+            organisation_id=data.get("OrganisationID") or "",
+            name=data.get("Name") or "",
+            timezone=data.get("Timezone") or "",
+        )
+
+
+@dataclass(frozen=True)
 class InvoiceStatusResult:
     """The outcome of one element of a bulk status change: Xero answers 200 for the request
     and reports each element's failure on the element itself."""

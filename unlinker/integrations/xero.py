@@ -8,7 +8,14 @@ from django.conf import settings
 
 from .errors import NotFound, ValidationFailed
 from .http import ApiClient
-from .records import InvoiceStatusResult, XeroInvoice, XeroLimits, XeroPayment, XeroTenant
+from .records import (
+    InvoiceStatusResult,
+    XeroInvoice,
+    XeroLimits,
+    XeroOrganisation,
+    XeroPayment,
+    XeroTenant,
+)
 from .throttle import Throttle
 from .tokens import StaticTokenSource, TokenSource
 
@@ -200,6 +207,16 @@ class XeroClient(ApiClient):
             headers=_idempotency(idempotency_key),
         )
         return XeroPayment.from_json(self._only(body, "Payments", payment_id))
+
+    # --- the organisation -------------------------------------------------------------------
+
+    def get_organisation(self) -> XeroOrganisation:
+        """GET /Organisation: the tenant's organisation (its name and time zone)."""
+        body = self.request("GET", f"{self.api_url}/Organisation")
+        organisations = (body or {}).get("Organisations") or []
+        if not organisations:
+            raise NotFound("Organisation is not in Xero's answer", api=self.api)
+        return XeroOrganisation.from_json(organisations[0])
 
     # --- plumbing ---------------------------------------------------------------------------
 
