@@ -74,7 +74,8 @@ class Command(BaseCommand):
         except services.CannotChangePerson as exc:
             raise CommandError(str(exc)) from None
 
-        where = ", ".join(f"{c} (#{c.pk})" for c in chosen) or "no connection"
+        member_of = Connection.objects.filter(members=user, disconnected_at__isnull=True)
+        where = ", ".join(f"{c} (#{c.pk})" for c in member_of) or "no connection"
         role_now = "superuser" if user.is_superuser else role_of(user) or "no role"
         self.stdout.write(f"{user.username}: {role_now}; member of {where}.")
         if password:
