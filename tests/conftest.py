@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 
 from unlinker.celery import app as celery_app
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.upstream"]
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.upstream", "tests.fixtures.mail"]
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 

@@ -148,6 +148,6 @@ def test_roles_are_groups_with_the_right_permissions():
     perms = {g.name: sorted(p.codename for p in g.permissions.all()) for g in Group.objects.all()}
     assert perms == {
         "viewer": ["browse"],
-        "operator": ["browse", "queue_unlink"],
-        "admin": ["browse", "cleanup_xero", "manage_connections", "queue_unlink"],
+        "operator": ["browse", "queue_unlink", "refresh"],
+        "admin": ["browse", "cleanup_xero", "manage_connections", "queue_unlink", "refresh"],
     }

@@ -50,6 +50,7 @@ def main() -> None:
     env.setdefault("PORT", "8000")
     env.setdefault("SANDBOX_PORT", "8001")
     env.setdefault("SANDBOX_URL", f"http://127.0.0.1:{env['SANDBOX_PORT']}")
+    env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{env['PORT']}")  # for emailed links
     env["PYTHONUNBUFFERED"] = "1"
     # honcho starts each Procfile line in a shell: the virtualenv's commands come first.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -79,7 +80,8 @@ def main() -> None:
         "=" * 72,
         f"  Unlinker is starting: open {url}",
         f"  Sandbox (stands in for Actionstep and Xero): {env['SANDBOX_URL']}",
-        "  Demo login: demo / demo (admin role)",
+        "  Demo logins: demo / demo (admin), operator / operator, viewer / viewer",
+        "  Email (set-password links) is written to var/sent-mail/, not sent",
         f"  {broker_note}",
         f"  {database_note}",
         "  Ctrl-C stops every process started here.",

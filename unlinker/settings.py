@@ -72,7 +72,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # the Django admin, for superusers only (accounts/admin_site.py)
+    "unlinker.accounts.admin_site.SuperuserAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -102,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "unlinker.accounts.middleware.TemporaryPasswordMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "unlinker.core.middleware.ContentSecurityPolicyMiddleware",
@@ -156,6 +158,27 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Email: the set-password links sent to people added to the team ------------------------
+# The demo (DEBUG) writes each message to a file under var/sent-mail/ instead of sending it.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.filebased.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_FILE_PATH = str(VAR_DIR / "sent-mail")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Unlinker <unlinker@localhost>")
+# The address people open Unlinker at, for the links in emails sent from the command line
+# (`manage.py adduser --send-link`); the pages use the address they were opened at.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 
 LANGUAGE_CODE = "en-au"
 TIME_ZONE = os.environ.get("TIME_ZONE", "Australia/Sydney")
@@ -280,11 +303,16 @@ XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID", "unlinker-demo")
 XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET", "sandbox-secret")
 XERO_SCOPES = os.environ.get(
     "XERO_SCOPES",
+    # accounting.settings.read: GET /Organisation, for the lock dates and the time zone
     "offline_access accounting.invoices accounting.payments accounting.settings.read",
 )
 # The webhook key Xero shows for the app's webhook (developer.xero.com > the app > Webhooks);
 # without it /webhooks/xero/ accepts nothing.
 XERO_WEBHOOK_KEY = os.environ.get("XERO_WEBHOOK_KEY", "")
+# The connect buttons' forms are redirected to the providers' authorize URLs, whose origins the
+# Connections page's CSP (form-action) allows; list here any other origin a provider's authorize
+# page redirects to within the same navigation (e.g. a separate login host).
+OAUTH_CONSENT_ORIGINS = env_list("OAUTH_CONSENT_ORIGINS", "")
 XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60)
 XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5)
 XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000)

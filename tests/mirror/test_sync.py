@@ -154,7 +154,7 @@ def test_xero_status_refresh_reads_ids_in_batches(upstream, connect, firm):
 
 def test_refresh_button_queues_one_sync_and_shows_progress(client_for, connect, upstream, firm):
     connection = connect(firm["firm"])
-    client = client_for("viewer")
+    client = client_for("operator")
     connection.members.add(client.user)
     url = reverse("sync:start", args=[connection.pk])
     first = client.post(url, headers={"HX-Request": "true"})
@@ -173,9 +173,28 @@ def test_refresh_button_queues_one_sync_and_shows_progress(client_for, connect, 
     assert b"Refresh from Actionstep" in panel.content
 
 
-def test_refresh_of_another_connection_is_404(client_for, connect, upstream, firm):
+def test_a_viewer_may_not_refresh_and_is_not_offered_to(client_for, connect, upstream, firm):
+    """A sync spends the firm's Actionstep calls: viewers browse, operators and admins refresh.
+    Refused by the view and by the service alike; the panel shows no button to a viewer."""
+    from django.core.exceptions import PermissionDenied
+
+    from unlinker.mirror.services import start_sync
+
     connection = connect(firm["firm"])
     client = client_for("viewer")
+    connection.members.add(client.user)
+    assert client.post(reverse("sync:start", args=[connection.pk])).status_code == 403
+    with pytest.raises(PermissionDenied):
+        start_sync(connection=connection, user=client.user)
+    assert not SyncRun.objects.exists()
+    page = client.get(reverse("mirror:invoice_list", args=[connection.pk])).content.decode()
+    assert "Refresh from Actionstep" not in page
+    assert "synced from Actionstep on a schedule" in page
+
+
+def test_refresh_of_another_connection_is_404(client_for, connect, upstream, firm):
+    connection = connect(firm["firm"])
+    client = client_for("operator")
     assert client.post(reverse("sync:start", args=[connection.pk])).status_code == 404
 
 

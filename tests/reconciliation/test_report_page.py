@@ -146,7 +146,7 @@ def test_admins_may_tick_orphans_and_duplicates_only(client_for, firm, report):
 
 
 def test_before_any_run_the_page_offers_to_run_one(member, firm):
-    html = member("viewer").get(url(firm)).content.decode()
+    html = member("operator").get(url(firm)).content.decode()
     assert "No reconciliation has finished for this connection yet" in html
     assert "Run the reconciliation now" in html
 
@@ -161,7 +161,7 @@ def test_a_failed_run_says_why_above_the_last_findings(member, firm, report):
 
 
 def test_run_now_queues_one_run(member, firm, django_capture_on_commit_callbacks):
-    client = member("viewer")
+    client = member("operator")
     run_url = reverse("reconciliation:run", args=[firm.pk])
     with django_capture_on_commit_callbacks() as queued:
         response = client.post(run_url)
@@ -193,14 +193,32 @@ def test_the_progress_poll_stops_with_286_when_the_run_is_done(member, firm):
     assert done["HX-Refresh"] == "true"
 
 
-def test_run_now_and_progress_need_their_method(member, firm):
+def test_a_viewer_may_not_run_it_and_is_not_offered_to(member, firm):
+    """A run reads every sales invoice in Xero: viewers browse its findings, operators and
+    admins run it. Refused by the view and by the service alike."""
+    from django.core.exceptions import PermissionDenied
+
+    from unlinker.reconciliation.services import start_reconciliation
+
     client = member("viewer")
+    assert client.post(reverse("reconciliation:run", args=[firm.pk])).status_code == 403
+    with pytest.raises(PermissionDenied):
+        start_reconciliation(connection=firm, user=client.user)
+    assert not ReconciliationRun.objects.exists()
+    html = client.get(url(firm)).content.decode()
+    assert "Run the reconciliation now" not in html
+    assert "an operator or admin can run it now" in html
+    assert "Run the reconciliation now" in member("operator").get(url(firm)).content.decode()
+
+
+def test_run_now_and_progress_need_their_method(member, firm):
+    client = member("operator")
     assert client.get(reverse("reconciliation:run", args=[firm.pk])).status_code == 405
     assert client.post(reverse("reconciliation:progress", args=[firm.pk])).status_code == 405
 
 
 def test_a_connection_the_user_may_not_see_is_not_found(client_for, firm, report):
-    client = client_for("viewer")  # not a member
+    client = client_for("operator")  # not a member
     assert client.get(url(firm)).status_code == 404
     assert client.get(url(firm, _export="csv")).status_code == 404
     assert client.post(reverse("reconciliation:run", args=[firm.pk])).status_code == 404

@@ -18,7 +18,13 @@ from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from unlinker.accounts import roles
-from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, MANAGE_CONNECTIONS, QUEUE_UNLINK
+from unlinker.accounts.roles import (
+    BROWSE,
+    CLEANUP_XERO,
+    MANAGE_CONNECTIONS,
+    QUEUE_UNLINK,
+    REFRESH,
+)
 from unlinker.mirror.filters import LinkedInvoiceFilterSet
 from unlinker.reconciliation.filters import FindingFilterSet
 from unlinker.reconciliation.models import Finding
@@ -73,6 +79,7 @@ class Endpoint:
     # the hostile-input test aims it only at targets the user may not reach.
     acts_on_target: bool = False
     redirects_away: bool = False  # to an OAuth provider's authorize page
+    path_args: tuple[str, ...] = ()  # the URL's parameters when they are not a target's id
 
     @property
     def method(self) -> str:
@@ -87,6 +94,8 @@ class Endpoint:
         }[self.target]
 
     def url(self, target_id: int | None = None) -> str:
+        if self.path_args:
+            return reverse(self.name, args=self.path_args)
         return reverse(self.name, args=[] if target_id is None else [target_id])
 
     def allows(self, role: str | None) -> bool:
@@ -116,6 +125,16 @@ def _first_invoice(scene: Scene) -> dict:
     return {"kind": "invoices", "pk": [str(scene.firm.invoices[0].pk)]}
 
 
+def _the_viewer(scene: Scene) -> dict:
+    return {"user": str(scene.users["viewer"].pk)}
+
+
+NEW_PERSON = tuple(
+    f"new-{name}" for name in ("username", "first_name", "last_name", "email", "role", "password")
+)
+PASSWORDS = ("old_password", "new_password1", "new_password2")
+
+
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
     for e in [
@@ -127,11 +146,19 @@ ENDPOINTS: dict[str, Endpoint] = {
         # Django's LoginView is a FormView, which treats PUT as POST.
         Endpoint("login", ("GET", "POST", "PUT"), PUBLIC, fields=("username", "password", "next")),
         Endpoint("logout", ("POST",), SIGNED_IN, fields=("next",)),
+        Endpoint("password_change", ("GET", "POST"), SIGNED_IN, fields=PASSWORDS),
+        # the emailed link; a link of nobody (uid 1 in base64, a bad token) shows that it is
+        # no good
+        Endpoint(
+            "set_password",
+            ("GET", "POST"),
+            PUBLIC,
+            fields=PASSWORDS[1:],
+            path_args=("MQ", "no-such-token"),
+        ),
+        Endpoint("set_password_done", ("GET",), PUBLIC),
         # connections: admins only
         Endpoint("connections:list", ("GET",), MANAGE_CONNECTIONS),
-        Endpoint(
-            "connections:actionstep_start", ("POST",), MANAGE_CONNECTIONS, redirects_away=True
-        ),
         Endpoint(
             "connections:actionstep_callback", ("GET",), MANAGE_CONNECTIONS, fields=OAUTH_CALLBACK
         ),
@@ -157,12 +184,74 @@ ENDPOINTS: dict[str, Endpoint] = {
             target="connection",
             acts_on_target=True,
         ),
+        # a connection's team and time zone: admins only
+        Endpoint("connections:team", ("GET",), MANAGE_CONNECTIONS, target="connection"),
+        Endpoint(
+            "connections:add_member",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("existing-user", "existing-role"),
+        ),
+        Endpoint(
+            "connections:new_person",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=NEW_PERSON,
+            example=lambda scene: {
+                "new-username": "newcomer",
+                "new-role": "viewer",
+                "new-password": "temporary",
+            },
+        ),
+        Endpoint(
+            "connections:change_role",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("user", "role"),
+            example=lambda scene: {**_the_viewer(scene), "role": "operator"},
+        ),
+        Endpoint(
+            "connections:remove_member",
+            ("GET", "POST"),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("user",),
+            example=_the_viewer,
+            # any member's id removes them: aimed only at connections out of reach
+            acts_on_target=True,
+        ),
+        Endpoint(
+            "connections:send_link",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("user",),
+            example=_the_viewer,
+        ),
+        Endpoint(
+            "connections:set_timezone",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("timezone",),
+            example=lambda scene: {"timezone": "Australia/Perth"},
+        ),
+        Endpoint(
+            "connections:actionstep_start",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            redirects_away=True,
+            fields=("timezone", "connection"),
+        ),
         # the linked lists
         Endpoint("mirror:invoices", ("GET",), BROWSE, fields=LIST),
         Endpoint("mirror:payments", ("GET",), BROWSE, fields=LIST),
         Endpoint("mirror:invoice_list", ("GET",), BROWSE, target="connection", fields=LIST),
         Endpoint("mirror:payment_list", ("GET",), BROWSE, target="connection", fields=LIST),
-        Endpoint("sync:start", ("POST",), BROWSE, target="connection", fields=("full",)),
+        Endpoint("sync:start", ("POST",), REFRESH, target="connection", fields=("full",)),
         Endpoint("sync:panel", ("GET",), BROWSE, target="connection"),
         # unlinking
         Endpoint("unlinking:history", ("GET",), BROWSE, fields=("sort", "page")),
@@ -228,7 +317,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             target="connection",
             fields=FINDING_FILTER + TABLE,
         ),
-        Endpoint("reconciliation:run", ("POST",), BROWSE, target="connection"),
+        Endpoint("reconciliation:run", ("POST",), REFRESH, target="connection"),
         Endpoint("reconciliation:progress", ("GET",), BROWSE, target="connection"),
         Endpoint(
             "reconciliation:cleanup",

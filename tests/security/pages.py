@@ -35,13 +35,16 @@ def crawl(scene: Scene, signed_in, make_user) -> list[Page]:
     admin = signed_in("admin")
     pages: list[Page] = []
 
-    def visit(client, label: str, method: str, url: str, data=None, headers=None) -> None:
-        response = getattr(client, method)(url, data or {}, headers=headers or {})
+    def visit(client, label: str, method: str, url: str, data=None, headers=None, **kw) -> None:
+        response = getattr(client, method)(url, data or {}, headers=headers or {}, **kw)
         if not 300 <= response.status_code < 400 and "html" in response.get("Content-Type", ""):
             pages.append(Page(label, url, response))
 
     session = admin.session
-    session[TENANT_CHOICES] = {"t-1": "Smith Xero", "t-2": "Smith Trust Xero"}
+    session[TENANT_CHOICES] = {
+        "connection": scene.connection.pk,
+        "tenants": {"t-1": "Smith Xero", "t-2": "Smith Trust Xero"},
+    }
     session.save()  # the organisation picker shows only during a Xero connection
     for endpoint in ENDPOINTS.values():
         url = endpoint.url(endpoint.target_id(scene))
@@ -78,11 +81,36 @@ def crawl(scene: Scene, signed_in, make_user) -> list[Page]:
     visit(signed_in("anonymous"), "login", "get", ENDPOINTS["login"].url())
     visit(signed_in("viewer"), "not allowed", "get", ENDPOINTS["connections:list"].url())
     visit(signed_in("operator"), "batch for an operator", "get", batch)
+    team = ENDPOINTS["connections:team"].url(scene.connection.pk)
+    viewer = str(scene.users["viewer"].pk)
+    remove = ENDPOINTS["connections:remove_member"].url(scene.connection.pk)
+    visit(admin, "remove a member", "get", remove, {"user": viewer})
+    new_person = ENDPOINTS["connections:new_person"].url(scene.connection.pk)
+    visit(admin, "new person refused", "post", new_person, {"new-username": "<b>x</b>"})
+    with transaction.atomic():  # the login is not kept
+        newcomer = {"new-username": "newcomer", "new-role": "viewer", "new-password": "temporary"}
+        admin.post(new_person, newcomer)
+        visit(admin, "team with a temporary password", "get", team)
+        transaction.set_rollback(True)
+    visit(admin, "change password", "get", ENDPOINTS["password_change"].url())
+    link = set_password_link(scene.users["viewer"])
+    visit(signed_in("anonymous"), "set password", "get", link, follow=True)
     outsider = signed_in("anonymous")
     outsider.force_login(make_user("outsider", "viewer"))  # a member of no connection
     for name in ("mirror:invoices", "mirror:payments", "reconciliation:report"):
         visit(outsider, f"{name} without a connection", "get", ENDPOINTS[name].url())
     return pages
+
+
+def set_password_link(user) -> str:
+    """The path of the link a set-password email carries (Django's token machinery)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return reverse("set_password", args=[uid, default_token_generator.make_token(user)])
 
 
 # --- What the parser finds -------------------------------------------------------------------

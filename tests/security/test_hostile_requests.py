@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from unlinker.connections.views import PENDING_XERO, TENANT_CHOICES
+from unlinker.connections.views import PENDING, TENANT_CHOICES
 from unlinker.mirror.models import SyncRun
 from unlinker.reconciliation.models import ReconciliationRun
 
@@ -76,8 +76,16 @@ PREPARE = {
     "sync:start": _busy,
     "reconciliation:run": _busy,
     "logout": lambda client, scene, user: client.force_login(user),
-    "connections:xero_tenant": _session(**{TENANT_CHOICES: lambda s: {"t-1": "Smith Xero"}}),
-    "connections:xero_callback": _session(**{PENDING_XERO: lambda s: s.connection.pk}),
+    "connections:xero_tenant": _session(
+        **{TENANT_CHOICES: lambda s: {"connection": s.connection.pk, "tenants": {"t-1": "Smith"}}}
+    ),
+    # a consent answer without a state finds this entry: the callback goes on to Authlib's check
+    "connections:xero_callback": _session(
+        **{PENDING: lambda s: {"": {"provider": "xero", "connection": s.connection.pk}}}
+    ),
+    "connections:actionstep_callback": _session(
+        **{PENDING: lambda s: {"": {"provider": "actionstep", "connection": None, "zone": ""}}}
+    ),
 }
 
 

@@ -5,13 +5,15 @@ from django.contrib.auth.models import Group, Permission
 
 BROWSE = "accounts.browse"
 QUEUE_UNLINK = "accounts.queue_unlink"
+# Reading Actionstep or Xero on demand spends the firm's API allowance: operators and admins.
+REFRESH = "accounts.refresh"
 MANAGE_CONNECTIONS = "accounts.manage_connections"
 CLEANUP_XERO = "accounts.cleanup_xero"
 
 ROLES: dict[str, list[str]] = {
     "viewer": [BROWSE],
-    "operator": [BROWSE, QUEUE_UNLINK],
-    "admin": [BROWSE, QUEUE_UNLINK, MANAGE_CONNECTIONS, CLEANUP_XERO],
+    "operator": [BROWSE, QUEUE_UNLINK, REFRESH],
+    "admin": [BROWSE, QUEUE_UNLINK, REFRESH, MANAGE_CONNECTIONS, CLEANUP_XERO],
 }
 
 
@@ -25,3 +27,10 @@ def ensure_roles(app_config, using="default", **kwargs):
             content_type__app_label="accounts", codename__in=codenames
         )
         group.permissions.set(wanted)
+
+
+def role_of(user) -> str | None:
+    """The user's role: the group of ROLES they hold (the highest, should they hold several).
+    Reads `user.groups.all()`, so that a prefetch of the groups serves a whole list."""
+    names = {group.name for group in user.groups.all()}
+    return next((role for role in reversed(ROLES) if role in names), None)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from unlinker.core.zones import default_zone, validate_zone
+
 from .crypto import EncryptedTextField
 
 
@@ -13,6 +15,9 @@ class Connection(models.Model):
     actionstep_api_endpoint = models.URLField(blank=True)
     xero_tenant_id = models.CharField(max_length=64, blank=True)
     xero_tenant_name = models.CharField(max_length=200, blank=True)
+    # The firm's own zone (IANA name), in which its people read times: the Xero organisation's
+    # when Xero gives it on pairing, otherwise the one chosen when connecting.
+    timezone = models.CharField(max_length=64, default=default_zone, validators=[validate_zone])
     # Users who may see this connection's records; holders of manage_connections see all.
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_by = models.ForeignKey(

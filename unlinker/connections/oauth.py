@@ -1,6 +1,8 @@
 """The OAuth2 authorization-code flows, through Authlib's Django client (state kept in the
 session and checked on the callback; PKCE for Xero)."""
 
+from urllib.parse import urlsplit
+
 from authlib.integrations.django_client import OAuth
 from django.conf import settings
 
@@ -34,3 +36,18 @@ def oauth_app(provider: str):
             },
         )
     raise ValueError(f"unknown provider {provider!r}")
+
+
+def authorize_origins() -> list[str]:
+    """The origins of both providers' authorize URLs, and any that OAUTH_CONSENT_ORIGINS adds:
+    where the connect buttons' forms may be redirected (the CSP's form-action)."""
+    urls = [settings.ACTIONSTEP_AUTHORIZE_URL, settings.XERO_AUTHORIZE_URL]
+    origins = [_origin(url) for url in urls] + list(settings.OAUTH_CONSENT_ORIGINS)
+    return list(dict.fromkeys(origin for origin in origins if origin))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"

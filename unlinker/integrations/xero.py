@@ -340,6 +340,8 @@ class XeroClient(ApiClient):
         )
         return XeroPayment.from_json(self._only(body, "Payments", payment_id))
 
+    # --- the organisation -------------------------------------------------------------------
+
     # --- plumbing ---------------------------------------------------------------------------
 
     def _only(self, body: Any, collection: str, record_id: str) -> dict:

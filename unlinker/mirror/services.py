@@ -7,12 +7,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from unlinker.accounts.roles import REFRESH
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations import actionstep_resources as res
@@ -227,7 +229,11 @@ def previous_cursors(connection_id: int) -> dict:
 
 def start_sync(*, connection, user=None, full: bool = False) -> SyncRun:
     """Record a sync request; the task picks it up after commit. One at a time per connection:
-    a request while one is queued or running returns that one."""
+    a request while one is queued or running returns that one. A person asking (`user`) needs
+    the refresh permission: a sync spends the firm's API calls. Without a user it is the
+    schedule or the command line asking."""
+    if user is not None and not user.has_perm(REFRESH):
+        raise PermissionDenied("Refreshing from Actionstep needs the operator role.")
     with transaction.atomic():
         active = (
             SyncRun.objects.select_for_update()

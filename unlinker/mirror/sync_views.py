@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from unlinker.accounts.roles import BROWSE
+from unlinker.accounts.roles import BROWSE, REFRESH
 from unlinker.connections.selectors import connection_for
 
 from . import services
@@ -30,7 +30,7 @@ def sync_panel(request, connection_id):
     return _panel(request, connection)
 
 
-@permission_required(BROWSE, raise_exception=True)
+@permission_required(REFRESH, raise_exception=True)
 @require_POST
 def sync_start(request, connection_id):
     connection = connection_for(request.user, connection_id)

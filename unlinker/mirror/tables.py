@@ -67,7 +67,7 @@ class LinkedInvoiceTable(tables.Table):
     xero_status = BadgeColumn("Xero status", order_by=_by("xero_status"))
 
     class Meta:
-        empty_text = "No linked invoices in this connection yet: refresh to sync from Actionstep."
+        empty_text = "No linked invoices in this connection yet: they appear once it is synced."
 
 
 class LinkedPaymentTable(tables.Table):
@@ -82,4 +82,4 @@ class LinkedPaymentTable(tables.Table):
     xero_status = BadgeColumn("Xero status", order_by=_by("xero_status"))
 
     class Meta:
-        empty_text = "No linked payments in this connection yet: refresh to sync from Actionstep."
+        empty_text = "No linked payments in this connection yet: they appear once it is synced."

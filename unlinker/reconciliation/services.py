@@ -6,11 +6,13 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from unlinker.accounts.roles import REFRESH
 from unlinker.connections.models import Connection
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
@@ -61,7 +63,10 @@ class AlreadyRunning(Exception):
 def start_reconciliation(*, connection, user=None, full: bool = False) -> ReconciliationRun:
     """Queue a run and return it; the task runs it after commit. One at a time per connection:
     while one is queued or running, that one is returned, and queued again if its task was
-    lost."""
+    lost. A person asking (`user`) needs the refresh permission: a run reads all of Xero's
+    sales invoices. Without a user it is the schedule asking."""
+    if user is not None and not user.has_perm(REFRESH):
+        raise PermissionDenied("Running the reconciliation needs the operator role.")
     run, opened = _open_run(connection, user=user, full=full)
     lost = run.state == ReconciliationRun.State.QUEUED and (
         run.created_at < timezone.now() - QUEUED_STALE

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from unlinker.accounts.roles import BROWSE, CLEANUP_XERO
+from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, REFRESH
 from unlinker.connections.selectors import connection_for, connections_for
 from unlinker.core.listviews import BulkAction, ObjectListView
 from unlinker.core.selection import Selection
@@ -49,7 +49,7 @@ class FindingList(ObjectListView):
         return selectors.findings_of(self.finished)
 
 
-@permission_required(BROWSE, raise_exception=True)
+@permission_required(REFRESH, raise_exception=True)
 @require_POST
 def run_now(request, connection_id):
     connection = connection_for(request.user, connection_id)

@@ -138,6 +138,7 @@ class OAuth:
             choices, button = "<p>No organisation yet: seed the sandbox first.</p>", ""
         page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{provider.title} sandbox: allow access</title>
+<link rel="icon" href="data:,">
 <style>body{{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}}
 main{{max-width:28rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px}}
 label{{display:block;margin:.4rem 0}}button{{margin-top:1rem;padding:.6rem 1.2rem;

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from unlinker.accounts.management.commands.create_demo_user import DEMO_LOGINS
 from unlinker.connections.models import Connection, Provider
 from unlinker.connections.services import store_token
 from unlinker.integrations.factory import actionstep_client_for, xero_client_for
@@ -20,7 +21,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--sandbox-url", default=settings.SANDBOX_URL)
-        parser.add_argument("--user", default="demo", help="Made a member of the connection")
+        parser.add_argument(
+            "--user",
+            action="append",
+            help="Made a member of the connection (repeatable); the demo logins by default",
+        )
 
     def handle(self, *args, sandbox_url, user, **options):
         if not settings.DEBUG:
@@ -44,9 +49,8 @@ class Command(BaseCommand):
             )
             store_token(connection, Provider.ACTIONSTEP, actionstep)
             store_token(connection, Provider.XERO, sandbox.issue_tokens("xero"))
-            member = get_user_model().objects.filter(username=user).first()
-            if member:
-                connection.members.add(member)
+            usernames = user or [username for username, _, _ in DEMO_LOGINS]
+            connection.members.add(*get_user_model().objects.filter(username__in=usernames))
         run = mirror.run_sync(
             SyncRun.objects.create(connection=connection, full=True),
             actionstep_client_for(connection),
