@@ -130,9 +130,10 @@ def test_pairing_takes_the_xero_organisations_time_zone(admin, upstream):
 
 def test_pairing_keeps_the_chosen_zone_when_xero_does_not_give_one(admin, upstream):
     firm = upstream.seed(invoices=2)["firm"]
+    upstream.set_organisation(firm["tenantId"], timezone="")  # Xero names no zone
     connect_actionstep(admin, firm["orgkey"], timezone="Australia/Perth")
     connection = Connection.objects.get()
-    done = connect_xero(admin, connection)  # the sandbox answers GET /Organisation with a 404
+    done = connect_xero(admin, connection)
     connection.refresh_from_db()
     assert connection.is_paired and connection.timezone == "Australia/Perth"
     assert "its time zone is Australia/Perth, as chosen when connecting" in messages_of(done)[0]
