@@ -2,6 +2,7 @@ import os
 
 import pytest
 import redis
+import responses
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -85,3 +86,11 @@ def client_for(client, make_user):
         return client
 
     return login
+
+
+@pytest.fixture
+def mocked():
+    """Recorded answers for outbound HTTP (`responses`): for the clients' own conventions; the
+    sandbox stands in for the APIs everywhere else."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps

@@ -169,7 +169,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def connect(sandbox, firm: dict):
     from unlinker.connections.models import Connection, Provider
-    from unlinker.connections.services import store_token
+    from unlinker.connections.tokens import store_token
 
     firm = next(f for f in sandbox.firms() if f["orgkey"] == firm["orgkey"])
     actionstep = sandbox.issue_tokens("actionstep", orgkey=firm["orgkey"])
@@ -186,7 +186,7 @@ def connect(sandbox, firm: dict):
 
 
 def full_sync(connection):
-    from unlinker.integrations.factory import actionstep_client_for
+    from unlinker.connections.clients import actionstep_client_for
     from unlinker.mirror import services
     from unlinker.mirror.models import SyncRun
 
@@ -368,7 +368,7 @@ def bench_sync(sandbox) -> None:
 def bench_reconcile(sandbox, connection) -> None:
     from django.conf import settings
 
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
     from unlinker.mirror.models import LinkedInvoice
     from unlinker.reconciliation.models import ReconciliationRun
     from unlinker.reconciliation.services import run_reconciliation

@@ -17,7 +17,7 @@ from django.db import connections
 from django.test import override_settings
 
 from unlinker.celery import app as celery_app
-from unlinker.integrations.factory import actionstep_client_for
+from unlinker.connections.clients import actionstep_client_for
 from unlinker.mirror import services as mirror
 from unlinker.mirror.models import SyncRun
 

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from unlinker.connections.models import Connection, OAuthCredential, Provider
+from unlinker.connections.tokens import CredentialTokenSource
 from unlinker.integrations.actionstep import ActionstepClient
 from unlinker.integrations.errors import (
     AuthExpired,
@@ -23,7 +24,7 @@ from unlinker.integrations.errors import (
     ValidationFailed,
 )
 from unlinker.integrations.throttle import Throttle
-from unlinker.integrations.tokens import CredentialTokenSource, StaticTokenSource
+from unlinker.integrations.tokens import StaticTokenSource
 from unlinker.integrations.xero import XeroClient, connections
 
 

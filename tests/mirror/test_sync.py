@@ -4,8 +4,8 @@ against the sandbox over real HTTP."""
 import pytest
 from django.urls import reverse
 
+from unlinker.connections.clients import actionstep_client_for
 from unlinker.integrations import actionstep_resources as res
-from unlinker.integrations.factory import actionstep_client_for
 from unlinker.mirror import services
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
 
@@ -140,7 +140,7 @@ def test_xero_status_refresh_reads_ids_in_batches(upstream, connect, firm):
     connection = connect(firm["firm"])
     sync(connection, full=True)
     since = upstream.last_request_id()
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
 
     reads = services.refresh_xero_status(connection.pk, xero_client_for(connection))
     assert reads == 1

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.connections.clients import actionstep_client_for, xero_client_for
 from unlinker.mirror import services as mirror
 from unlinker.mirror.models import SyncRun
 from unlinker.reconciliation.models import Finding, ReconciliationRun

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.unlinking.support import synced
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.connections.clients import actionstep_client_for, xero_client_for
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, XeroStatus
 from unlinker.reconciliation.models import Finding, ReconciliationRun
 

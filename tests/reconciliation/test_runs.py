@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.mirror import factories
 from tests.unlinking.support import synced
-from unlinker.integrations.factory import xero_client_for
+from unlinker.connections.clients import xero_client_for
 from unlinker.reconciliation import services, tasks
 from unlinker.reconciliation.models import ReconciliationRun
 

@@ -1,7 +1,7 @@
 """Running batches in tests: sync a sandbox firm, queue a plan, execute the steps as workers
 would, and read what the sandbox was asked to do."""
 
-from unlinker.integrations.factory import actionstep_client_for
+from unlinker.connections.clients import actionstep_client_for
 from unlinker.mirror import services as mirror
 from unlinker.mirror.models import SyncRun
 from unlinker.unlinking import executor

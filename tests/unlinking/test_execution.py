@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from unlinker.connections.clients import xero_client_for
 from unlinker.connections.models import Connection
-from unlinker.integrations.factory import xero_client_for
 from unlinker.mirror import services as mirror
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus
 from unlinker.unlinking import executor

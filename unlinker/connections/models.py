@@ -51,7 +51,7 @@ class Provider(models.TextChoices):
 
 class OAuthCredential(models.Model):
     """The token pair of one side of a connection. Refresh tokens rotate on every refresh, so
-    the row is updated under a lock (see integrations.tokens)."""
+    the row is updated under a lock (see connections/tokens.py)."""
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="credentials")
     provider = models.CharField(max_length=20, choices=Provider.choices)

@@ -1,34 +1,17 @@
 """State changes of connections: what the OAuth callbacks, pairing and disconnect do."""
 
-from datetime import timedelta
-
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from unlinker.integrations.xero import connections as xero_connections
+
+from .clients import xero_tokens_for
 from .models import Connection, OAuthCredential, Provider
+from .tokens import store_token
 
 
 class CannotConnect(Exception):
     """A connection change that cannot be made, with a message for the admin."""
-
-
-def store_token(connection: Connection, provider: str, token: dict) -> OAuthCredential:
-    expires_in = int(token.get("expires_in") or 0)
-    credential, _ = OAuthCredential.objects.update_or_create(
-        connection=connection,
-        provider=provider,
-        defaults={
-            "access_token": token["access_token"],
-            "refresh_token": token.get("refresh_token", ""),
-            "token_type": token.get("token_type", "Bearer"),
-            "scope": token.get("scope", "") or "",
-            "expires_at": timezone.now() + timedelta(seconds=expires_in) if expires_in else None,
-            "last_refreshed_at": timezone.now(),
-            "last_error": "",
-            "last_error_at": None,
-        },
-    )
-    return credential
 
 
 @transaction.atomic
@@ -84,7 +67,4 @@ def disconnect(*, connection: Connection) -> None:
 
 def xero_tenants(connection: Connection) -> list:
     """The Xero organisations the connection's new Xero token reaches."""
-    from unlinker.integrations.factory import xero_tokens_for
-    from unlinker.integrations.xero import connections
-
-    return connections(xero_tokens_for(connection))
+    return xero_connections(xero_tokens_for(connection))

@@ -18,7 +18,7 @@ def _paired():
 
 @shared_task(name="mirror.sync_connection", acks_late=True)
 def sync_connection(run_id: int) -> None:
-    from unlinker.integrations.factory import actionstep_client_for
+    from unlinker.connections.clients import actionstep_client_for
 
     run = SyncRun.objects.select_related("connection").filter(pk=run_id).first()
     if run is None or run.state in (SyncRun.State.DONE, SyncRun.State.FAILED):
@@ -35,7 +35,7 @@ def sync_connection(run_id: int) -> None:
 
 @shared_task(name="mirror.refresh_xero", acks_late=True)
 def refresh_xero(connection_id: int, only_unchecked: bool = False) -> None:
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
 
     connection = _paired().filter(pk=connection_id).first()
     if connection is not None:

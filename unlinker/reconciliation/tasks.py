@@ -2,6 +2,7 @@ import contextlib
 
 from celery import shared_task
 
+from unlinker.connections.clients import xero_client_for
 from unlinker.connections.models import Connection
 from unlinker.integrations.errors import ApiError
 
@@ -16,8 +17,6 @@ from .models import ReconciliationRun
     soft_time_limit=services.TIME_LIMIT_SECONDS - 60,
 )
 def reconcile(run_id: int) -> None:
-    from unlinker.integrations.factory import xero_client_for
-
     run = ReconciliationRun.objects.select_related("connection").filter(pk=run_id).first()
     if run is None:
         return

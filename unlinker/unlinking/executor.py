@@ -89,13 +89,13 @@ class _ConnectionClients:
 
     @cached_property
     def actionstep(self):
-        from unlinker.integrations.factory import actionstep_client_for
+        from unlinker.connections.clients import actionstep_client_for
 
         return actionstep_client_for(self.connection)
 
     @cached_property
     def xero(self):
-        from unlinker.integrations.factory import xero_client_for
+        from unlinker.connections.clients import xero_client_for
 
         return xero_client_for(self.connection)
 

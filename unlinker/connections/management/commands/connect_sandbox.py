@@ -3,9 +3,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from unlinker.connections.clients import actionstep_client_for, xero_client_for
 from unlinker.connections.models import Connection, Provider
-from unlinker.connections.services import store_token
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.connections.tokens import store_token
 from unlinker.mirror import services as mirror
 from unlinker.mirror.models import SyncRun
 from unlinker.sandbox.control import SandboxControl

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from unlinker.connections.clients import actionstep_client_for
 from unlinker.connections.models import Connection
 from unlinker.integrations.errors import ApiError
-from unlinker.integrations.factory import actionstep_client_for
 from unlinker.mirror import services
 from unlinker.mirror.models import SyncRun
 

@@ -13,12 +13,11 @@ from django.db import connections as db_connections
 from django.utils import timezone
 from responses import matchers
 
+from tests.integrations.conftest import XERO_API
 from unlinker.connections.models import Connection, OAuthCredential, Provider
+from unlinker.connections.tokens import CredentialTokenSource
 from unlinker.integrations.errors import AuthExpired, ServerError, Unreachable
-from unlinker.integrations.tokens import CredentialTokenSource
 from unlinker.integrations.xero import XeroClient
-
-from .conftest import XERO_API
 
 TOKEN_URL = "https://identity.test/connect/token"
 AS_TOKEN_URL = "https://as-identity.test/api/oauth/token"
