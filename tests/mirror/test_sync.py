@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from unlinker.connections.clients import actionstep_client_for
-from unlinker.integrations import actionstep_resources as res
+from unlinker.integrations import actionstep_resources
 from unlinker.mirror import services
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
 
@@ -70,7 +70,12 @@ def test_incremental_sync_with_no_change_makes_at_most_two_requests_per_resource
     run = sync(connection)
     assert not run.full and run.state == SyncRun.State.DONE
     calls = upstream.requests(since=since, api="actionstep")
-    for resource in (res.XERO_INVOICE_LINKS, res.XERO_PAYMENT_LINKS, res.BILLS, res.BILL_PAYMENTS):
+    for resource in (
+        actionstep_resources.XERO_INVOICE_LINKS,
+        actionstep_resources.XERO_PAYMENT_LINKS,
+        actionstep_resources.BILLS,
+        actionstep_resources.BILL_PAYMENTS,
+    ):
         made = [c for c in calls if f"/rest/{resource}" in c["path"]]
         assert 1 <= len(made) <= 2, (resource, made)
     assert run.requests_made == len(calls)
@@ -90,7 +95,7 @@ def test_incremental_sync_picks_up_upstream_changes(upstream, connect, firm):
     assert invoice.linked_payment_count == 1
     changed = LinkedPayment.objects.get(actionstep_id=bill["payments"][0]["id"])
     assert changed.link_status == LinkStatus.UNLINKED
-    assert changed.actionstep_status == res.PAYMENT_REVERSED
+    assert changed.actionstep_status == actionstep_resources.PAYMENT_REVERSED
     assert str(invoice.total_paid) == "100.00"  # the reversed payment no longer counts
 
 

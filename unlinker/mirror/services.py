@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
-from unlinker.integrations import actionstep_resources as res
+from unlinker.integrations import actionstep_resources
 from unlinker.integrations.records import InvoiceLink, Page, PaymentLink
 
 from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatus
@@ -71,7 +71,7 @@ PAYMENT_FIELDS = [
 
 
 def _link_status(value: str) -> str:
-    return LinkStatus.LINKED if value == res.LINKED else LinkStatus.UNLINKED
+    return LinkStatus.LINKED if value == actionstep_resources.LINKED else LinkStatus.UNLINKED
 
 
 def _latest(*stamps: datetime | None) -> datetime | None:
@@ -262,32 +262,34 @@ def run_sync(run: SyncRun, client) -> SyncRun:
     cursors = dict(run.cursors)
     cid = run.connection_id
 
-    newest = _since(run, res.XERO_INVOICE_LINKS)
+    newest = _since(run, actionstep_resources.XERO_INVOICE_LINKS)
     for page in _read_ahead(client, client.iter_invoice_links(modified_after=newest)):
         rows = invoice_rows(cid, page, timezone.now())
         _upsert(LinkedInvoice, rows, INVOICE_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
         _record_page(run, page, len(rows))
-    cursors[res.XERO_INVOICE_LINKS] = _cursor(newest)
+    cursors[actionstep_resources.XERO_INVOICE_LINKS] = _cursor(newest)
     if run.full:
         _analyze(LinkedInvoice)  # each payment page looks its invoices up by Actionstep id
 
-    newest = _since(run, res.XERO_PAYMENT_LINKS)
+    newest = _since(run, actionstep_resources.XERO_PAYMENT_LINKS)
     for page in _read_ahead(client, client.iter_payment_links(modified_after=newest)):
         rows = payment_rows(cid, page, timezone.now())
         _attach_invoices(cid, rows)
         _upsert(LinkedPayment, rows, PAYMENT_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
         _record_page(run, page, len(rows))
-    cursors[res.XERO_PAYMENT_LINKS] = _cursor(newest)
+    cursors[actionstep_resources.XERO_PAYMENT_LINKS] = _cursor(newest)
 
     if not run.full:
         # A bill or a payment can change (totals, status) without its link record changing.
-        cursors[res.BILLS] = _cursor(_apply_bill_changes(run, client))
-        cursors[res.BILL_PAYMENTS] = _cursor(_apply_payment_changes(run, client))
+        cursors[actionstep_resources.BILLS] = _cursor(_apply_bill_changes(run, client))
+        cursors[actionstep_resources.BILL_PAYMENTS] = _cursor(_apply_payment_changes(run, client))
     else:
-        cursors[res.BILLS] = cursors[res.XERO_INVOICE_LINKS]
-        cursors[res.BILL_PAYMENTS] = cursors[res.XERO_PAYMENT_LINKS]
+        cursors[actionstep_resources.BILLS] = cursors[actionstep_resources.XERO_INVOICE_LINKS]
+        cursors[actionstep_resources.BILL_PAYMENTS] = cursors[
+            actionstep_resources.XERO_PAYMENT_LINKS
+        ]
 
     if run.full:
         _analyze(LinkedPayment)
@@ -307,7 +309,7 @@ def run_sync(run: SyncRun, client) -> SyncRun:
 
 
 def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
-    newest = _since(run, res.BILLS)
+    newest = _since(run, actionstep_resources.BILLS)
     for page in client.iter_bills(modified_after=newest):
         by_id = {bill.id: bill for bill in page.records}
         rows = list(
@@ -341,7 +343,7 @@ def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
 
 
 def _apply_payment_changes(run: SyncRun, client) -> datetime | None:
-    newest = _since(run, res.BILL_PAYMENTS)
+    newest = _since(run, actionstep_resources.BILL_PAYMENTS)
     for page in client.iter_bill_payments(modified_after=newest):
         by_id = {payment.id: payment for payment in page.records}
         rows = list(
