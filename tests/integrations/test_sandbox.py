@@ -228,10 +228,10 @@ def test_xero_changes_follow_xeros_rules(sandbox, firm, clients):
     _, xero = clients
     a, b, c = (firm[k]["xero_invoice_id"] for k in "ABC")
     since = sandbox.last_request_id()
-    assert xero.update_invoice_status(b, "VOIDED", idempotency_key="void-b").status == "VOIDED"
-    with pytest.raises(ValidationFailed) as allocated:
-        xero.update_invoice_status(a, "VOIDED", idempotency_key="void-a-1")
-    assert "payment or credit note allocated" in allocated.value.messages[0]
+    (voided,) = xero.update_invoice_statuses([(b, "VOIDED")], idempotency_key="void-b")
+    assert voided.ok and voided.status == "VOIDED"
+    (allocated,) = xero.update_invoice_statuses([(a, "VOIDED")], idempotency_key="void-a-1")
+    assert not allocated.ok and "payment or credit note allocated" in allocated.messages[0]
 
     deleted = xero.delete_payment(firm["A"]["payments"][0]["xero_payment_id"], "del-a")
     assert deleted.status == "DELETED"

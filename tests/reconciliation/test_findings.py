@@ -177,8 +177,8 @@ def test_a_second_run_shows_what_changed_since_the_first(upstream, connect):
     assert first.changes["previous_run"] is None
 
     voided, unlinked, _ = built["bills"]
-    xero_client_for(connection).update_invoice_status(
-        voided["xero_invoice_id"], "VOIDED", idempotency_key="test-void-orphan"
+    xero_client_for(connection).update_invoice_statuses(
+        [(voided["xero_invoice_id"], "VOIDED")], idempotency_key="test-void-orphan"
     )
     actionstep_client_for(connection).unlink_invoice(unlinked["link_id"])
     resync(connection)

@@ -48,8 +48,8 @@ def test_the_command_runs_the_report_and_prints_the_counts_and_changes(upstream,
     assert "  Amounts or contact differ: 0\n" in out
     assert "The first run of this connection: nothing to compare with yet." in out
 
-    xero_client_for(connection).update_invoice_status(
-        built["bills"][0]["xero_invoice_id"], "VOIDED", idempotency_key="test-void"
+    xero_client_for(connection).update_invoice_statuses(
+        [(built["bills"][0]["xero_invoice_id"], "VOIDED")], idempotency_key="test-void"
     )
     out = reconcile_command("--connection", connection.name)
     assert "  Orphan in Xero: 0\n" in out

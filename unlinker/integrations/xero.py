@@ -13,7 +13,9 @@ from .throttle import Throttle
 from .tokens import StaticTokenSource, TokenSource
 
 PAGE_SIZE = 100  # Xero's page when `pageSize` is not sent
-MAX_IDS = 50  # longer `IDs=` lists make URLs that Xero answers with a 404
+# Xero's limit of invoices per call, the one name for it: an `IDs=` list (longer ones make URLs
+# that Xero answers with a 404) and one POST /Invoices of status changes.
+XERO_INVOICES_PER_CALL = 50
 MAX_IDEMPOTENCY_KEY = 128
 
 T = TypeVar("T")
@@ -105,8 +107,10 @@ class XeroClient(ApiClient):
         summary_only: bool = False,
     ) -> list[XeroInvoice]:
         """One answer of GET /Invoices: a page of up to PAGE_SIZE when `page` is given."""
-        if ids and len(ids) > MAX_IDS:
-            raise ValueError(f"at most {MAX_IDS} ids per call: use get_invoices_by_ids")
+        if ids and len(ids) > XERO_INVOICES_PER_CALL:
+            raise ValueError(
+                f"at most {XERO_INVOICES_PER_CALL} ids per call: use get_invoices_by_ids"
+            )
         candidates = {
             "IDs": ",".join(ids or ()),
             "InvoiceNumbers": ",".join(numbers or ()),
@@ -143,17 +147,18 @@ class XeroClient(ApiClient):
         """The invoices that exist among `ids` (unknown ids are simply absent)."""
         return [
             invoice
-            for start in range(0, len(ids), MAX_IDS)
-            for invoice in self.get_invoices(ids=ids[start : start + MAX_IDS])
+            for start in range(0, len(ids), XERO_INVOICES_PER_CALL)
+            for invoice in self.get_invoices(ids=ids[start : start + XERO_INVOICES_PER_CALL])
         ]
 
     def update_invoice_statuses(
         self, changes: Sequence[tuple[str, str]], idempotency_key: str
     ) -> list[InvoiceStatusResult]:
-        """Set the status of up to MAX_IDS invoices in one call. Xero answers 200 even when some
-        elements failed, so every element's outcome is returned, in the order of `changes`."""
-        if len(changes) > MAX_IDS:
-            raise ValueError(f"at most {MAX_IDS} invoices per call")
+        """Set the status of up to XERO_INVOICES_PER_CALL invoices in one call. Xero answers 200
+        even when some elements failed, so every element's outcome is returned, in the order of
+        `changes`."""
+        if len(changes) > XERO_INVOICES_PER_CALL:
+            raise ValueError(f"at most {XERO_INVOICES_PER_CALL} invoices per call")
         body = self.request(
             "POST",
             f"{self.api_url}/Invoices",
@@ -166,17 +171,6 @@ class XeroClient(ApiClient):
             _status_result(invoice_id, _answer_for(elements, position, invoice_id))
             for position, (invoice_id, _) in enumerate(changes)
         ]
-
-    def update_invoice_status(
-        self, invoice_id: str, status: str, idempotency_key: str
-    ) -> XeroInvoice:
-        body = self.request(
-            "POST",
-            f"{self.api_url}/Invoices/{invoice_id}",
-            body={"Invoices": [{"InvoiceID": invoice_id, "Status": status}]},
-            headers=_idempotency(idempotency_key),
-        )
-        return XeroInvoice.from_json(self._only(body, "Invoices", invoice_id))
 
     # --- payments ---------------------------------------------------------------------------
 

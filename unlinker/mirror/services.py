@@ -17,6 +17,7 @@ from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations import actionstep_resources
 from unlinker.integrations.records import InvoiceLink, Page, PaymentLink
+from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 
 from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatus
 
@@ -25,7 +26,6 @@ from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatu
 CURSOR_OVERLAP = timedelta(seconds=1)
 # A run still "running" after this long lost its worker (and its redelivery): start afresh.
 SYNC_STALE_AFTER = timedelta(minutes=30)
-XERO_IDS_PER_CALL = 50
 
 INVOICE_FIELDS = [
     "link_id",
@@ -409,7 +409,7 @@ def refresh_xero_status(connection_id: int, client, *, only_unchecked: bool = Fa
     if only_unchecked:
         invoices = invoices.filter(xero_checked_at__isnull=True)
     ids = invoices.order_by("pk").values_list("xero_invoice_id", flat=True)
-    for chunk in chunked(ids.iterator(chunk_size=2000), XERO_IDS_PER_CALL):
+    for chunk in chunked(ids.iterator(chunk_size=2000), XERO_INVOICES_PER_CALL):
         _refresh_chunk(connection_id, chunk, client)
     return client.requests_made - requests_before
 

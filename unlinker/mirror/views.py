@@ -54,9 +54,6 @@ class LinkedPaymentList(LinkedRecordList):
     export_name = "linked-xero-payments"
 
 
-LISTS = {view.kind: view for view in (LinkedInvoiceList, LinkedPaymentList)}
-
-
 @permission_required(BROWSE, raise_exception=True)
 @require_GET
 def invoices(request):

@@ -15,6 +15,7 @@ from unlinker.connections.models import Connection
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations.errors import ApiError
+from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 from unlinker.unlinking.models import UnlinkBatch
 from unlinker.unlinking.planning import XERO_KINDS, Plan
@@ -31,7 +32,6 @@ SALES_INVOICES = 'Type=="ACCREC"'
 # person may remove): one more read, of the few live ones, tells.
 LIVE_BATCH_PAYMENTS = 'Status=="AUTHORISED"&&BatchPaymentID!=null'
 STORE_CHUNK = 500
-IDS_PER_READ = 50
 UPDATE_CHUNK = 500
 COPY_FIELDS = [
     "number",
@@ -195,7 +195,7 @@ def read_xero(run: ReconciliationRun, client) -> set[str]:
         .exclude(Exists(_copy_of_invoice(run.connection_id)))
         .values_list("xero_invoice_id", flat=True)
     )
-    for batch in chunked(unknown.iterator(chunk_size=2000), IDS_PER_READ):
+    for batch in chunked(unknown.iterator(chunk_size=2000), XERO_INVOICES_PER_CALL):
         _store_copies(run.connection_id, client.get_invoices_by_ids(batch))
         record_progress()
 
