@@ -186,16 +186,10 @@ def connect(sandbox, firm: dict):
 
 
 def full_sync(connection):
-    from unlinker.connections.clients import actionstep_client_for
+    """A sync as the Refresh button runs it: full the first time, incremental after."""
     from unlinker.mirror import services
-    from unlinker.mirror.models import SyncRun
 
-    run = SyncRun.objects.create(
-        connection=connection,
-        full=not services.previous_cursors(connection.pk),
-        cursors=services.previous_cursors(connection.pk),
-    )
-    return services.run_sync(run, actionstep_client_for(connection))
+    return services.sync_now(services.new_sync_run(connection))
 
 
 def bulk_firm(connection, *, invoices: int, payments: int) -> None:

@@ -17,9 +17,7 @@ from django.db import connections
 from django.test import override_settings
 
 from unlinker.celery import app as celery_app
-from unlinker.connections.clients import actionstep_client_for
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 
 PASSWORD = "a long enough passphrase"
 
@@ -154,8 +152,7 @@ def synced_firm(upstream, connect):
     def build(bills: list[dict], name: str = "Harbour Legal"):
         built = upstream.build(bills, name=name)
         connection = connect(built["firm"])
-        run = SyncRun.objects.create(connection=connection, full=True)
-        mirror.run_sync(run, actionstep_client_for(connection))
+        mirror.sync_now(mirror.new_sync_run(connection, full=True))
         return built, connection
 
     return build

@@ -13,12 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def sync(connection, full=False) -> SyncRun:
-    run = SyncRun.objects.create(
-        connection=connection,
-        full=full,
-        cursors={} if full else services.previous_cursors(connection.pk),
-    )
-    return services.run_sync(run, actionstep_client_for(connection))
+    return services.sync_now(services.new_sync_run(connection, full=full))
 
 
 @pytest.fixture
@@ -197,3 +192,76 @@ def test_sync_command(upstream, connect, firm):
     assert "Incremental sync" in out.getvalue()
     with pytest.raises(CommandError, match="No live connection"):
         call_command("sync", connection=999)
+
+
+def test_a_sync_refused_upstream_fails_with_the_reason_and_chains_nothing(
+    upstream, connect, firm, monkeypatch
+):
+    from unlinker.mirror import tasks
+
+    connection = connect(firm["firm"])
+    upstream.set_faults("actionstep", rules=[{"path_contains": "xeroinvoicelinks", "status": 403}])
+    chained = []
+    monkeypatch.setattr(tasks.refresh_xero, "delay", lambda *a, **k: chained.append(a))
+    run = services.new_sync_run(connection)
+    tasks.sync_connection(run.pk)  # recorded on the run, not raised
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.FAILED and run.finished_at is not None
+    assert run.error.startswith("Forbidden: ")
+    assert chained == []
+    tasks.sync_connection(run.pk)  # delivered again: a failed run stays as it is
+    assert SyncRun.objects.get(pk=run.pk).error == run.error
+
+
+@pytest.mark.parametrize("entry", ["task", "command"])
+def test_a_sync_that_crashes_fails_with_the_exception_never_stays_running(
+    upstream, connect, firm, monkeypatch, entry
+):
+    """Any exception, not only an API's refusal: the run ends "failed" with its type and
+    message, and the next Refresh is not held back by a run that will never finish."""
+    from django.core.management import call_command
+
+    from unlinker.mirror import tasks
+
+    connection = connect(firm["firm"])
+
+    def broken(connection_id, seen_since):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(services, "mark_vanished", broken)
+    with pytest.raises(ZeroDivisionError):
+        if entry == "task":
+            tasks.sync_connection(services.new_sync_run(connection, full=True).pk)
+        else:
+            call_command("sync", connection=connection.pk, full=True)
+    run = SyncRun.objects.get(connection=connection)
+    assert run.state == SyncRun.State.FAILED and run.finished_at is not None
+    assert run.error == "ZeroDivisionError: a bug"
+    assert services.start_sync(connection=connection).pk != run.pk
+
+
+def test_the_sync_command_reports_a_refusal_and_records_it(upstream, connect, firm):
+    from django.core.management import CommandError, call_command
+
+    connection = connect(firm["firm"])
+    upstream.set_faults("actionstep", rules=[{"path_contains": "xeroinvoicelinks", "status": 403}])
+    with pytest.raises(CommandError, match="The sync failed"):
+        call_command("sync", connection=connection.pk)
+    run = SyncRun.objects.get(connection=connection)
+    assert run.state == SyncRun.State.FAILED and run.finished_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_with_the_broker_down_is_still_recorded(connect, upstream, firm, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from unlinker.mirror import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(tasks.sync_connection, "delay", broker_down)
+    connection = connect(firm["firm"])
+    run = services.start_sync(connection=connection)  # robust: the commit stands
+    assert SyncRun.objects.get(pk=run.pk).state == SyncRun.State.QUEUED
+    assert services.start_sync(connection=connection) == run  # one at a time still

@@ -1,9 +1,7 @@
 """Running batches in tests: sync a sandbox firm, queue a plan, execute the steps as workers
 would, and read what the sandbox was asked to do."""
 
-from unlinker.connections.clients import actionstep_client_for
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 from unlinker.unlinking import executor
 from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
 from unlinker.unlinking.planning import PlanOptions
@@ -13,8 +11,7 @@ from unlinker.unlinking.services import create_batch
 
 def synced(connect, built) -> object:
     connection = connect(built["firm"])
-    run = SyncRun.objects.create(connection=connection, full=True)
-    mirror.run_sync(run, actionstep_client_for(connection))
+    mirror.sync_now(mirror.new_sync_run(connection, full=True))
     return connection
 
 

@@ -13,6 +13,8 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from unlinker.connections.clients import actionstep_client_for
+from unlinker.core.failures import REASON_MAX, failure_reason
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations import actionstep_resources
@@ -26,6 +28,7 @@ from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatu
 CURSOR_OVERLAP = timedelta(seconds=1)
 # A run still "running" after this long lost its worker (and its redelivery): start afresh.
 SYNC_STALE_AFTER = timedelta(minutes=30)
+ACTIVE_STATES = (SyncRun.State.QUEUED, SyncRun.State.RUNNING)
 
 INVOICE_FIELDS = [
     "link_id",
@@ -225,32 +228,53 @@ def previous_cursors(connection_id: int) -> dict:
     return last or {}
 
 
+def new_sync_run(connection, *, user=None, full: bool = False) -> SyncRun:
+    """A queued sync of the connection: full when asked, or when no finished sync left cursors
+    to continue from; otherwise only what changed since that one."""
+    cursors = {} if full else previous_cursors(connection.pk)
+    return SyncRun.objects.create(
+        connection=connection, requested_by=user, full=full or not cursors, cursors=cursors
+    )
+
+
 def start_sync(*, connection, user=None, full: bool = False) -> SyncRun:
     """Record a sync request; the task picks it up after commit. One at a time per connection:
     a request while one is queued or running returns that one."""
     with transaction.atomic():
         active = (
             SyncRun.objects.select_for_update()
-            .filter(connection=connection, state__in=[SyncRun.State.QUEUED, SyncRun.State.RUNNING])
+            .filter(connection=connection, state__in=ACTIVE_STATES)
             .first()
         )
         if active and timezone.now() - (active.started_at or active.created_at) > SYNC_STALE_AFTER:
-            active.state, active.error = SyncRun.State.FAILED, "interrupted: no progress for 30 min"
-            active.finished_at = timezone.now()
-            active.save(update_fields=["state", "error", "finished_at"])
+            fail_sync(active, "interrupted: no progress for 30 min")
         elif active:
             return active
-        full = full or not previous_cursors(connection.pk)
-        run = SyncRun.objects.create(
-            connection=connection,
-            requested_by=user,
-            full=full,
-            cursors={} if full else previous_cursors(connection.pk),
-        )
+        run = new_sync_run(connection, user=user, full=full)
         from .tasks import sync_connection
 
-        transaction.on_commit(lambda: sync_connection.delay(run.pk))
+        # robust: with the broker down the run is still recorded; it shows as queued until it
+        # is stale, and the next Refresh (or beat's sync_all) then starts a new one.
+        transaction.on_commit(lambda: sync_connection.delay(run.pk), robust=True)
     return run
+
+
+def sync_now(run: SyncRun) -> SyncRun:
+    """Run a recorded sync in this process, with the connection's own Actionstep client: what
+    the task and `manage.py sync` both do. Whatever stops it, an API's refusal or a bug, ends
+    the run "failed" with the reason, and is raised."""
+    try:
+        return run_sync(run, actionstep_client_for(run.connection))
+    except (Exception, KeyboardInterrupt) as exc:
+        fail_sync(run, failure_reason(exc))
+        raise
+
+
+def fail_sync(run: SyncRun, reason: str) -> None:
+    """Record why a queued or running sync stopped (a finished one stays as it finished)."""
+    SyncRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
+        state=SyncRun.State.FAILED, finished_at=timezone.now(), error=reason[:REASON_MAX]
+    )
 
 
 def run_sync(run: SyncRun, client) -> SyncRun:

@@ -3,11 +3,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from unlinker.connections.clients import actionstep_client_for, xero_client_for
+from unlinker.connections.clients import xero_client_for
 from unlinker.connections.models import Connection, Provider
 from unlinker.connections.tokens import store_token
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 from unlinker.sandbox.control import SandboxControl
 
 
@@ -47,10 +46,7 @@ class Command(BaseCommand):
             member = get_user_model().objects.filter(username=user).first()
             if member:
                 connection.members.add(member)
-        run = mirror.run_sync(
-            SyncRun.objects.create(connection=connection, full=True),
-            actionstep_client_for(connection),
-        )
+        run = mirror.sync_now(mirror.new_sync_run(connection, full=True))
         reads = mirror.refresh_xero_status(connection.pk, xero_client_for(connection))
         self.stdout.write(
             f"Connected {connection.name}: {run.records_upserted} linked records synced, "
