@@ -112,7 +112,21 @@ def test_an_unexpected_error_fails_the_run_and_is_raised(firm, monkeypatch):
         tasks.reconcile(run.pk)
     run.refresh_from_db()
     assert run.state == State.FAILED
-    assert run.error == "unexpected error: see the worker's log"
+    assert run.error == "RuntimeError: a bug"
+
+
+def test_a_run_whose_client_cannot_be_built_fails_instead_of_staying_queued(firm, monkeypatch):
+    connection, _ = firm
+
+    def broken(connection):
+        raise LookupError("no such key")
+
+    monkeypatch.setattr(tasks, "xero_client_for", broken)
+    run = services.start_reconciliation(connection=connection)
+    with pytest.raises(LookupError):
+        tasks.reconcile(run.pk)
+    run.refresh_from_db()
+    assert run.state == State.FAILED and run.error == "LookupError: no such key"
 
 
 def test_one_run_at_a_time_and_lost_runs_are_recovered(db, django_capture_on_commit_callbacks):

@@ -12,9 +12,9 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from unlinker.connections.models import Connection
+from unlinker.core.failures import REASON_MAX, failure_reason
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
-from unlinker.integrations.errors import ApiError
 from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 from unlinker.unlinking.models import UnlinkBatch
@@ -126,7 +126,7 @@ def _claim(run: ReconciliationRun) -> bool:
 def fail(run: ReconciliationRun, error: str) -> None:
     """Record why a queued or running run stopped (a finished one stays as it finished)."""
     ReconciliationRun.objects.filter(pk=run.pk, state__in=ReconciliationRun.ACTIVE_STATES).update(
-        state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=error[:2000]
+        state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=error[:REASON_MAX]
     )
 
 
@@ -409,12 +409,10 @@ def run_reconciliation(run: ReconciliationRun, client) -> ReconciliationRun:
                     "previous_run": previous.pk if previous else None,
                 },
             )
-    except ApiError as exc:
-        fail(run, f"{type(exc).__name__}: {exc.message or exc}")
-        raise
-    except Exception:
-        # The details go to the worker's log, not to the page.
-        fail(run, "unexpected error: see the worker's log")
+    except (Exception, KeyboardInterrupt) as exc:
+        # An API's refusal or a bug alike: the type and message on the page, the traceback in
+        # the worker's log.
+        fail(run, failure_reason(exc))
         raise
     run.refresh_from_db()
     log.info("reconciliation %s of connection %s: %s", run.pk, run.connection_id, run.counts)
