@@ -167,24 +167,6 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def connect(sandbox, firm: dict):
-    from unlinker.connections.models import Connection, Provider
-    from unlinker.connections.tokens import store_token
-
-    firm = next(f for f in sandbox.firms() if f["orgkey"] == firm["orgkey"])
-    actionstep = sandbox.issue_tokens("actionstep", orgkey=firm["orgkey"])
-    connection = Connection.objects.create(
-        name=firm["name"],
-        actionstep_org_key=firm["orgkey"],
-        actionstep_api_endpoint=actionstep["api_endpoint"],
-        xero_tenant_id=firm["tenant_id"],
-        xero_tenant_name=firm["name"],
-    )
-    store_token(connection, Provider.ACTIONSTEP, actionstep)
-    store_token(connection, Provider.XERO, sandbox.issue_tokens("xero"))
-    return connection
-
-
 def full_sync(connection):
     """A sync as the Refresh button runs it: full the first time, incremental after."""
     from unlinker.mirror import services
@@ -330,13 +312,15 @@ def bench_list_pages() -> None:
 
 
 def bench_sync(sandbox) -> None:
+    from unlinker.connections.services import connect_sandbox_firm
+
     invoices = n(53_000)  # with their payments (most have one): just over 100,000 link records
     seeded = sandbox.seed(invoices=invoices, payments_per_invoice=[1, 1], name="Bench Sync Firm")
     note(
         f"sandbox seeded: {seeded['invoices']} invoices, {seeded['payments']} payments in "
         f"{seeded['seconds']} s"
     )
-    connection = connect(sandbox, seeded["firm"])
+    connection = connect_sandbox_firm(sandbox, seeded["firm"]["orgkey"])
     started = time.perf_counter()
     run = full_sync(connection)
     elapsed = time.perf_counter() - started
@@ -401,6 +385,7 @@ def run_batch(
     worker run it against the rate-limited sandbox. Returns the figures of the run."""
     from django.conf import settings
 
+    from unlinker.connections.services import connect_sandbox_firm
     from unlinker.mirror.models import LinkedInvoice, LinkedPayment
     from unlinker.unlinking.models import FINISHED_STATES, StepState, UnlinkBatch, UnlinkStep
     from unlinker.unlinking.planning import PlanOptions, plan_unlink
@@ -410,7 +395,7 @@ def run_batch(
     seeded = sandbox.seed(
         invoices=invoices * 5 // 4, payments_per_invoice=[1, 1], name=f"Bench Unlink {invoices}"
     )
-    connection = connect(sandbox, seeded["firm"])
+    connection = connect_sandbox_firm(sandbox, seeded["firm"]["orgkey"])
     full_sync(connection)
     linked = LinkedInvoice.objects.filter(
         connection=connection, link_status="linked", linked_payment_count__gt=0

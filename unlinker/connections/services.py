@@ -65,6 +65,30 @@ def disconnect(*, connection: Connection) -> None:
     connection.save(update_fields=["disconnected_at"])
 
 
+def connect_sandbox_firm(sandbox, orgkey: str, *, name: str = "", member=None) -> Connection:
+    """A paired connection to one of the sandbox's firms, with tokens the sandbox issued, as if
+    an admin had clicked through both consent pages: for the demo (`manage.py connect_sandbox`),
+    `make bench` and the tests. `sandbox` is a unlinker.sandbox.control.SandboxControl."""
+    firm = next((f for f in sandbox.firms() if f["orgkey"] == orgkey), None)
+    if firm is None:
+        raise CannotConnect(f"The sandbox has no firm {orgkey!r}: run `unlinker sandbox seed`.")
+    actionstep = sandbox.issue_tokens(Provider.ACTIONSTEP, orgkey=orgkey)
+    xero = sandbox.issue_tokens(Provider.XERO)
+    with transaction.atomic():
+        connection = Connection.objects.create(
+            name=name or firm.get("name") or orgkey,
+            actionstep_org_key=orgkey,
+            actionstep_api_endpoint=actionstep["api_endpoint"],
+            xero_tenant_id=firm["tenant_id"],
+            xero_tenant_name=firm.get("name", ""),
+        )
+        store_token(connection, Provider.ACTIONSTEP, actionstep)
+        store_token(connection, Provider.XERO, xero)
+        if member is not None:
+            connection.members.add(member)
+    return connection
+
+
 def xero_tenants(connection: Connection) -> list:
     """The Xero organisations the connection's new Xero token reaches."""
     return xero_connections(xero_tokens_for(connection))
