@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from unlinker.celery import app as celery_app
+from unlinker.integrations import throttle
 
 pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.upstream"]
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -62,6 +63,17 @@ def _plain_http(settings):
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """No throttle state carries from one test to the next in this process: the tenants'
+    throttles of `throttle_for` (made with the settings of whichever test came first), the
+    in-process minute windows, and the Redis client cache (a Redis that did not answer once
+    would stay "down")."""
+    throttle._throttles.clear()
+    throttle._local_windows.clear()
+    throttle._redis.cache_clear()
 
 
 @pytest.fixture

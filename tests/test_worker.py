@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
+from tests.fixtures.workers import private_worker
 from unlinker.celery import app as celery_app
 from unlinker.core.models import WorkerHeartbeat
 from unlinker.core.tasks import heartbeat
@@ -32,8 +32,7 @@ def wait_for(predicate, timeout=20.0, interval=0.1):
 @pytest.mark.django_db(transaction=True)
 def test_worker_runs_a_task_through_redis():
     assert celery_app.conf.broker_url.startswith("redis://")
-    celery_app.control.purge()
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    with private_worker("worker-test"):
         heartbeat.delay("redis-test-worker")
         assert wait_for(lambda: WorkerHeartbeat.objects.filter(worker="redis-test-worker").exists())
 
@@ -104,9 +103,8 @@ def test_the_worker_keeps_its_database_connection_between_tasks():
             connection.close()  # the worker's thread ends here: the test database can be dropped
 
     task_postrun.connect(record, weak=False)
-    celery_app.control.purge()
     try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        with private_worker("worker-test"):
             for n in range(3):
                 heartbeat.delay(f"reuse-{n}")
                 assert wait_for(lambda n=n: len(backends) == n + 1)
