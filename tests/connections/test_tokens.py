@@ -182,26 +182,26 @@ class LockWatch:
     really contend, instead of the second one arriving after the first has finished."""
 
     def __init__(self):
-        self.asking = threading.Event()  # the statement that takes the lock is being sent
-        self.asker = None
+        self.askers: set[int] = set()  # threads that sent the statement taking the lock
 
     def wrapper(self, execute, sql, params, many, context):
-        """A database execute wrapper for each thread: marks the statement that takes the lock
+        """A database execute wrapper for each thread: notes the statement that takes the lock
         (SELECT ... FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on SQLite, which locks the file)."""
         if "FOR UPDATE" in sql or sql.startswith("BEGIN IMMEDIATE"):
-            self.asker = threading.get_ident()
-            self.asking.set()
+            self.askers.add(threading.get_ident())
         return execute(sql, params, many, context)
 
     def wait_until_blocked(self, holder: int, timeout=10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.asking.is_set() and self.asker != holder and self._blocked():
+            others = self.askers - {holder}
+            if others and self._blocked(others.pop()):
                 return
             time.sleep(0.01)
         raise AssertionError("the second refresh never waited for the lock")
 
-    def _blocked(self) -> bool:
+    @staticmethod
+    def _blocked(other: int) -> bool:
         if db_connection.vendor == "postgresql":
             # Asked on the holder's own connection: another backend of this database waits.
             with db_connections["default"].cursor() as cursor:
@@ -211,8 +211,8 @@ class LockWatch:
                     "AND a.pid <> pg_backend_pid()"
                 )
                 return cursor.fetchone()[0] > 0
-        # SQLite: the asking thread is inside the driver's call, which waits on the file lock.
-        frame = sys._current_frames().get(self.asker)
+        # SQLite: the other thread is inside the driver's call, which waits on the file lock.
+        frame = sys._current_frames().get(other)
         return (
             frame is not None
             and frame.f_code.co_name == "execute"
