@@ -39,6 +39,8 @@ def test_worker_runs_a_task_through_redis():
 
 @pytest.mark.slow
 def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
+    """As `make run` without Redis: `unlinker init`, then the Procfile's worker; kombu keeps all
+    its folders, its control folder too, under var/broker (not in the working directory)."""
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(
         {
@@ -48,10 +50,15 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
         }
     )
     python = [sys.executable]
-    subprocess.run([*python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    workdir = tmp_path / "workdir"  # where the processes start: nothing may be written there
+    workdir.mkdir()
+    subprocess.run([*python, "-m", "unlinker.cli", "init"], cwd=workdir, env=env, check=True)
+    subprocess.run(
+        [*python, str(ROOT / "manage.py"), "migrate", "-v0"], cwd=workdir, env=env, check=True
+    )
     worker = subprocess.Popen(
-        [*python, "-m", "celery", "-A", "unlinker", "worker", "--pool", "solo", "-l", "WARNING"],
-        cwd=ROOT,
+        [*python, "-m", "unlinker.cli", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -64,7 +71,7 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
                 "import django; django.setup();"
                 "from unlinker.core.tasks import heartbeat; heartbeat.delay('fs-worker')",
             ],
-            cwd=ROOT,
+            cwd=workdir,
             env=env,
             check=True,
             timeout=60,
@@ -78,6 +85,8 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
             return rows[0] == 1
 
         assert wait_for(seen, timeout=60, interval=0.5), worker.stderr and "worker did not run it"
+        assert list((tmp_path / "broker" / "control").glob("*.exchange"))
+        assert list(workdir.iterdir()) == []
     finally:
         worker.send_signal(signal.SIGTERM)
         try:

@@ -79,8 +79,14 @@ def bench_database():
 
 
 def setup_django() -> None:
+    from unlinker import vardir
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "unlinker.settings")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    # It measures the sandbox on purpose, with DEBUG off; its workers inherit both settings,
+    # and the keys in var/ with them.
+    os.environ.setdefault("UNLINKER_SANDBOX", "1")
+    vardir.init()
     import django
 
     django.setup()
@@ -113,7 +119,9 @@ def point_settings_at(sandbox) -> None:
 
 
 @contextmanager
-def celery_worker(env_extra: dict, pool: str = "threads", concurrency: int = 8):
+def celery_worker(env_extra: dict, options: tuple[str, ...] = ()):
+    """The Procfile's worker (`unlinker worker`, the one definition of it), quieter, with the
+    run's own `options` after it."""
     env = {**os.environ, **env_extra}
     log = Path(tempfile.mkdtemp(prefix="unlinker-bench-worker-")) / "worker.log"
     note(f"worker log: {log}")
@@ -121,18 +129,14 @@ def celery_worker(env_extra: dict, pool: str = "threads", concurrency: int = 8):
         [
             sys.executable,
             "-m",
-            "celery",
-            "-A",
-            "unlinker",
+            "unlinker.cli",
             "worker",
-            "--pool",
-            pool,
-            f"--concurrency={concurrency}",
             "--loglevel",
             "WARNING",
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
+            *options,
         ],
         cwd=ROOT,
         env=env,
@@ -379,7 +383,7 @@ def run_batch(
     per_minute: int,
     time_scale: float,
     redis_url: str,
-    worker: tuple[str, int] = ("threads", 8),
+    worker_options: tuple[str, ...] = ("--pool", "threads", "--concurrency", "8"),
 ):
     """Plan and queue the unlinking of `invoices` invoices, each with one payment; let a real
     worker run it against the rate-limited sandbox. Returns the figures of the run."""
@@ -419,7 +423,7 @@ def run_batch(
     app.conf.broker_url = redis_url
     app.control.purge()
     since = sandbox.last_request_id()
-    with celery_worker(env, *worker) as worker:
+    with celery_worker(env, worker_options) as worker:
         wait_until_ready(app)
         started = time.perf_counter()
         batch = create_batch(
@@ -464,7 +468,7 @@ def bench_unlink(sandbox, redis_url: str) -> None:
         per_minute=per_minute,
         time_scale=time_scale,
         redis_url=redis_url,
-        worker=("prefork", 4),  # as the Procfile and docker-compose.yml run it
+        worker_options=(),  # the worker exactly as the Procfile and docker-compose.yml run it
     )
     limit_per_second = per_minute * time_scale / 60
     throughput = result["calls"] / result["elapsed"] / limit_per_second

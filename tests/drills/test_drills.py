@@ -106,10 +106,8 @@ class Workers:
             [
                 sys.executable,
                 "-m",
-                "celery",
-                "-A",
-                "unlinker",
-                "worker",
+                "unlinker.cli",
+                "worker",  # the Procfile's worker, with the drill's options
                 "--pool",
                 "threads",
                 "--concurrency",
