@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .crypto import EncryptedTextField
+from .crypto import UNREADABLE, EncryptedTextField, Unreadable
 
 
 class Connection(models.Model):
@@ -76,3 +76,13 @@ class OAuthCredential(models.Model):
 
     def __repr__(self):  # never let a token reach a log line
         return f"<OAuthCredential {self.pk} {self.provider} connection={self.connection_id}>"
+
+    UNREADABLE = UNREADABLE  # what the Connections page and the errors say
+
+    @property
+    def tokens_unreadable(self) -> bool:
+        """No key of UNLINKER_TOKEN_KEY decrypts the stored tokens (of those loaded)."""
+        return any(
+            isinstance(self.__dict__.get(field), Unreadable)
+            for field in ("access_token", "refresh_token")
+        )

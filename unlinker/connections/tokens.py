@@ -22,6 +22,20 @@ from .models import Connection, OAuthCredential, Provider
 REFRESH_MARGIN = timedelta(seconds=60)
 
 
+class TokensUnreadable(AuthExpired):
+    """The stored tokens were encrypted with a key UNLINKER_TOKEN_KEY no longer holds: nothing
+    can be sent with them until an admin restores that key or reconnects."""
+
+
+def _readable(credential: OAuthCredential) -> OAuthCredential:
+    if credential.tokens_unreadable:
+        raise TokensUnreadable(
+            f"{credential.get_provider_display()} {credential.UNREADABLE}",
+            api=credential.provider,
+        )
+    return credential
+
+
 def store_token(connection: Connection, provider: str, token: dict) -> OAuthCredential:
     """Keep a token response (from a callback or a refresh) as the side's one credential."""
     expires_in = int(token.get("expires_in") or 0)
@@ -106,7 +120,9 @@ class CredentialTokenSource:
     def refresh(self, stale_token: str) -> str:
         failure = None
         with transaction.atomic():
-            credential = OAuthCredential.objects.select_for_update().get(pk=self.credential_id)
+            credential = _readable(
+                OAuthCredential.objects.select_for_update().get(pk=self.credential_id)
+            )
             if (
                 credential.access_token
                 and credential.access_token != stale_token
@@ -141,6 +157,6 @@ class CredentialTokenSource:
         raise failure
 
     def _remember(self, credential: OAuthCredential) -> str:
-        self._token = credential.access_token
+        self._token = _readable(credential).access_token
         self._expires_at = credential.expires_at
         return self._token
