@@ -102,3 +102,19 @@ def test_healthz_answers_503_naming_the_connection(firm, keys, client, upstream,
     assert tokens.startswith(f"unreadable for connection {min(firm.pk, other.pk)}, ")
     assert "restore the previous UNLINKER_TOKEN_KEY" in tokens
     assert firm.name not in tokens  # no login here: ids, not the firms' names
+
+
+def test_a_step_fails_at_once_with_the_reason_and_sends_nothing(upstream, connect, keys):
+    from tests.unlinking.support import queue, run_all, synced
+    from unlinker.unlinking.models import StepState, UnlinkStep
+
+    built = upstream.build([{"total": "100.00"}])
+    connection = synced(connect, built)
+    batch = queue(connection, built["bills"])
+    keys(Fernet.generate_key().decode())
+    since = upstream.last_request_id()
+    run_all(batch)
+    step = UnlinkStep.objects.get(batch=batch)
+    assert step.state == StepState.FAILED and step.attempts == 1
+    assert f"Actionstep {MESSAGE}" in step.error
+    assert upstream.requests(since=since) == []
