@@ -9,6 +9,7 @@ Django loads (pyproject.toml: `-p tests.environment`).
   production profile).
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -18,18 +19,12 @@ import pytest
 
 from unlinker import vardir
 
-_made: list[Path] = []
-
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-django loads the settings
 def pytest_load_initial_conftests(early_config, parser, args):
     var = Path(tempfile.mkdtemp(prefix="unlinker-test-var-"))
-    _made.append(var)
+    # at exit, however the run ends (a run that fails to start never unconfigures)
+    atexit.register(shutil.rmtree, var, ignore_errors=True)
     vardir.init(var)
     os.environ["UNLINKER_VAR_DIR"] = str(var)
     os.environ["UNLINKER_SANDBOX"] = "1"
-
-
-def pytest_unconfigure(config):
-    for var in _made:
-        shutil.rmtree(var, ignore_errors=True)
