@@ -2,11 +2,13 @@ import os
 
 import pytest
 import redis
+import responses
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from unlinker.celery import app as celery_app
+from unlinker.integrations import throttle
 
 pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.upstream", "tests.fixtures.mail"]
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -63,6 +65,17 @@ def _plain_http(settings):
     settings.CSRF_COOKIE_SECURE = False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """No throttle state carries from one test to the next in this process: the tenants'
+    throttles of `throttle_for` (made with the settings of whichever test came first), the
+    in-process minute windows, and the Redis client cache (a Redis that did not answer once
+    would stay "down")."""
+    throttle._throttles.clear()
+    throttle._local_windows.clear()
+    throttle._redis.cache_clear()
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, role: str | None = None, **extra):
@@ -85,3 +98,11 @@ def client_for(client, make_user):
         return client
 
     return login
+
+
+@pytest.fixture
+def mocked():
+    """Recorded answers for outbound HTTP (`responses`): for the clients' own conventions; the
+    sandbox stands in for the APIs everywhere else."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps

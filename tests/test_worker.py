@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
+from tests.fixtures.workers import private_worker
 from unlinker.celery import app as celery_app
 from unlinker.core.models import WorkerHeartbeat
 from unlinker.core.tasks import heartbeat
@@ -32,14 +32,15 @@ def wait_for(predicate, timeout=20.0, interval=0.1):
 @pytest.mark.django_db(transaction=True)
 def test_worker_runs_a_task_through_redis():
     assert celery_app.conf.broker_url.startswith("redis://")
-    celery_app.control.purge()
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    with private_worker("worker-test"):
         heartbeat.delay("redis-test-worker")
         assert wait_for(lambda: WorkerHeartbeat.objects.filter(worker="redis-test-worker").exists())
 
 
 @pytest.mark.slow
 def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
+    """As `make run` without Redis: `unlinker init`, then the Procfile's worker; kombu keeps all
+    its folders, its control folder too, under var/broker (not in the working directory)."""
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(
         {
@@ -49,10 +50,15 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
         }
     )
     python = [sys.executable]
-    subprocess.run([*python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    workdir = tmp_path / "workdir"  # where the processes start: nothing may be written there
+    workdir.mkdir()
+    subprocess.run([*python, "-m", "unlinker.cli", "init"], cwd=workdir, env=env, check=True)
+    subprocess.run(
+        [*python, str(ROOT / "manage.py"), "migrate", "-v0"], cwd=workdir, env=env, check=True
+    )
     worker = subprocess.Popen(
-        [*python, "-m", "celery", "-A", "unlinker", "worker", "--pool", "solo", "-l", "WARNING"],
-        cwd=ROOT,
+        [*python, "-m", "unlinker.cli", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -65,7 +71,7 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
                 "import django; django.setup();"
                 "from unlinker.core.tasks import heartbeat; heartbeat.delay('fs-worker')",
             ],
-            cwd=ROOT,
+            cwd=workdir,
             env=env,
             check=True,
             timeout=60,
@@ -79,6 +85,8 @@ def test_worker_process_runs_a_task_through_the_filesystem_broker(tmp_path):
             return rows[0] == 1
 
         assert wait_for(seen, timeout=60, interval=0.5), worker.stderr and "worker did not run it"
+        assert list((tmp_path / "broker" / "control").glob("*.exchange"))
+        assert list(workdir.iterdir()) == []
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -104,9 +112,8 @@ def test_the_worker_keeps_its_database_connection_between_tasks():
             connection.close()  # the worker's thread ends here: the test database can be dropped
 
     task_postrun.connect(record, weak=False)
-    celery_app.control.purge()
     try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        with private_worker("worker-test"):
             for n in range(3):
                 heartbeat.delay(f"reuse-{n}")
                 assert wait_for(lambda n=n: len(backends) == n + 1)

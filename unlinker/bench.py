@@ -78,8 +78,14 @@ def bench_database():
 
 
 def setup_django() -> None:
+    from unlinker import vardir
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "unlinker.settings")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    # It measures the sandbox on purpose, with DEBUG off; its workers inherit both settings,
+    # and the keys in var/ with them.
+    os.environ.setdefault("UNLINKER_SANDBOX", "1")
+    vardir.init()
     import django
 
     django.setup()
@@ -112,7 +118,9 @@ def point_settings_at(sandbox) -> None:
 
 
 @contextmanager
-def celery_worker(env_extra: dict, pool: str = "threads", concurrency: int = 8):
+def celery_worker(env_extra: dict, options: tuple[str, ...] = ()):
+    """The Procfile's worker (`unlinker worker`, the one definition of it), quieter, with the
+    run's own `options` after it."""
     env = {**os.environ, **env_extra}
     log = Path(tempfile.mkdtemp(prefix="unlinker-bench-worker-")) / "worker.log"
     note(f"worker log: {log}")
@@ -120,18 +128,14 @@ def celery_worker(env_extra: dict, pool: str = "threads", concurrency: int = 8):
         [
             sys.executable,
             "-m",
-            "celery",
-            "-A",
-            "unlinker",
+            "unlinker.cli",
             "worker",
-            "--pool",
-            pool,
-            f"--concurrency={concurrency}",
             "--loglevel",
             "WARNING",
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
+            *options,
         ],
         cwd=ROOT,
         env=env,
@@ -166,35 +170,11 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def connect(sandbox, firm: dict):
-    from unlinker.connections.models import Connection, Provider
-    from unlinker.connections.services import store_token
-
-    firm = next(f for f in sandbox.firms() if f["orgkey"] == firm["orgkey"])
-    actionstep = sandbox.issue_tokens("actionstep", orgkey=firm["orgkey"])
-    connection = Connection.objects.create(
-        name=firm["name"],
-        actionstep_org_key=firm["orgkey"],
-        actionstep_api_endpoint=actionstep["api_endpoint"],
-        xero_tenant_id=firm["tenant_id"],
-        xero_tenant_name=firm["name"],
-    )
-    store_token(connection, Provider.ACTIONSTEP, actionstep)
-    store_token(connection, Provider.XERO, sandbox.issue_tokens("xero"))
-    return connection
-
-
 def full_sync(connection):
-    from unlinker.integrations.factory import actionstep_client_for
+    """A sync as the Refresh button runs it: full the first time, incremental after."""
     from unlinker.mirror import services
-    from unlinker.mirror.models import SyncRun
 
-    run = SyncRun.objects.create(
-        connection=connection,
-        full=not services.previous_cursors(connection.pk),
-        cursors=services.previous_cursors(connection.pk),
-    )
-    return services.run_sync(run, actionstep_client_for(connection))
+    return services.sync_now(services.new_sync_run(connection))
 
 
 def bulk_firm(connection, *, invoices: int, payments: int) -> None:
@@ -325,13 +305,15 @@ def bench_list_pages() -> None:
 
 
 def bench_sync(sandbox) -> None:
+    from unlinker.connections.services import connect_sandbox_firm
+
     invoices = n(53_000)  # with their payments (most have one): just over 100,000 link records
     seeded = sandbox.seed(invoices=invoices, payments_per_invoice=[1, 1], name="Bench Sync Firm")
     note(
         f"sandbox seeded: {seeded['invoices']} invoices, {seeded['payments']} payments in "
         f"{seeded['seconds']} s"
     )
-    connection = connect(sandbox, seeded["firm"])
+    connection = connect_sandbox_firm(sandbox, seeded["firm"]["orgkey"])
     started = time.perf_counter()
     run = full_sync(connection)
     elapsed = time.perf_counter() - started
@@ -357,7 +339,8 @@ def bench_sync(sandbox) -> None:
 def bench_reconcile(sandbox, connection) -> None:
     from django.conf import settings
 
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
+    from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
     from unlinker.mirror.models import LinkedInvoice
     from unlinker.reconciliation.models import ReconciliationRun
     from unlinker.reconciliation.services import run_reconciliation
@@ -378,7 +361,7 @@ def bench_reconcile(sandbox, connection) -> None:
         run.reads_made * 1000 / invoices,
         "reads",
         "<=",
-        1000 / 50,
+        1000 / XERO_INVOICES_PER_CALL,  # a read per 50 invoices at most
     )
 
 
@@ -389,12 +372,13 @@ def run_batch(
     per_minute: int,
     time_scale: float,
     redis_url: str,
-    worker: tuple[str, int] = ("threads", 8),
+    worker_options: tuple[str, ...] = ("--pool", "threads", "--concurrency", "8"),
 ):
     """Plan and queue the unlinking of `invoices` invoices, each with one payment; let a real
     worker run it against the rate-limited sandbox. Returns the figures of the run."""
     from django.conf import settings
 
+    from unlinker.connections.services import connect_sandbox_firm
     from unlinker.mirror.models import LinkedInvoice, LinkedPayment
     from unlinker.unlinking.models import FINISHED_STATES, StepState, UnlinkBatch, UnlinkStep
     from unlinker.unlinking.planning import PlanOptions, plan_unlink
@@ -404,7 +388,7 @@ def run_batch(
     seeded = sandbox.seed(
         invoices=invoices * 5 // 4, payments_per_invoice=[1, 1], name=f"Bench Unlink {invoices}"
     )
-    connection = connect(sandbox, seeded["firm"])
+    connection = connect_sandbox_firm(sandbox, seeded["firm"]["orgkey"])
     full_sync(connection)
     linked = LinkedInvoice.objects.filter(
         connection=connection, link_status="linked", linked_payment_count__gt=0
@@ -428,7 +412,7 @@ def run_batch(
     app.conf.broker_url = redis_url
     app.control.purge()
     since = sandbox.last_request_id()
-    with celery_worker(env, *worker) as worker:
+    with celery_worker(env, worker_options) as worker:
         wait_until_ready(app)
         started = time.perf_counter()
         batch = create_batch(
@@ -473,7 +457,7 @@ def bench_unlink(sandbox, redis_url: str) -> None:
         per_minute=per_minute,
         time_scale=time_scale,
         redis_url=redis_url,
-        worker=("prefork", 4),  # as the Procfile and docker-compose.yml run it
+        worker_options=(),  # the worker exactly as the Procfile and docker-compose.yml run it
     )
     limit_per_second = per_minute * time_scale / 60
     throughput = result["calls"] / result["elapsed"] / limit_per_second

@@ -2,6 +2,7 @@
 
 Redis is used when it answers; otherwise the Celery broker falls back to kombu's filesystem
 transport under var/, so the demo still runs a real worker and beat with no server installed.
+The processes are the Procfile's, each defined once in unlinker/cli.py.
 """
 
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from unlinker import vardir
 from unlinker.sandbox.config import db_path
 from unlinker.sandbox.control import SandboxServer
 
@@ -61,6 +63,8 @@ def main() -> None:
         else "Database: SQLite at var/unlinker.sqlite3"
     )
 
+    # var/ first: the settings only read it (generated secrets, SQLite, the broker's folders).
+    made = vardir.init()
     manage("migrate", "--noinput", env=env)
     manage("create_demo_user", env=env)
     subprocess.run(
@@ -84,6 +88,12 @@ def main() -> None:
         "  Email (set-password links) is written to var/sent-mail/, not sent",
         f"  {broker_note}",
         f"  {database_note}",
+        f"  Local state: {vardir.var_dir()}"
+        + (
+            " (made now, secrets generated)"
+            if vardir.TOKEN_KEY_FILE in {p.name for p in made}
+            else ""
+        ),
         "  Ctrl-C stops every process started here.",
         "=" * 72,
         "",

@@ -1,72 +1,110 @@
 """Unlinker settings: everything that varies between machines comes from the environment.
 
-Defaults make a single-machine demo work with nothing configured (SQLite under var/, secrets
-generated once into var/). Production sets DEBUG=0 and real values (see README, docker-compose.yml).
+Every variable read here is in the README's configuration table (a test holds the two
+together). Values are parsed by the env_* readers below: a wrong one stops start-up with a
+message that names it. Defaults make a single-machine demo work once `unlinker init` has made
+var/ (SQLite and generated secrets there; `make run` does it). With DEBUG off the settings are
+the production profile and refuse the sandbox's URLs and demo credentials, unless
+UNLINKER_SANDBOX=1 says the deployment runs the sandbox on purpose. Importing this module writes
+no file.
 """
 
 import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("UNLINKER_VAR_DIR", BASE_DIR / "var"))
+from unlinker import vardir
+
+BASE_DIR = vardir.BASE_DIR
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str) -> str:
+    """The variable's value; unset and empty alike mean the default (docker-compose passes
+    `${NAME:-}` as an empty string)."""
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    value = env_str(name, "").strip().lower()
+    if not value:
         return default
-    if value.strip().lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.strip().lower() in {"0", "false", "no", "off"}:
-        return False
+    if value in TRUE | FALSE:
+        return value in TRUE
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {value!r}")
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
+def _number(name: str, default, kind, minimum):
+    value = env_str(name, "").strip()
+    if not value:
         return default
     try:
-        return int(value)
+        number = kind(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value!r}")
+    return number
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    return _number(name, default, int, minimum)
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    return _number(name, default, float, minimum)
 
 
 def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-def _generated_secret(filename: str, make) -> str:
-    """A secret kept in var/ so that one machine with no configuration keeps its sessions and
-    its encrypted tokens readable across restarts. Several machines must share one: set the
-    environment variable instead."""
-    path = VAR_DIR / filename
-    if path.exists():
-        return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
+def _from_var(name: str, filename: str) -> str:
+    """A secret generated into var/ by `unlinker init`, for a single machine that sets none."""
+    value = vardir.read_secret(VAR_DIR, filename)
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set and {VAR_DIR / filename} does not exist. Set {name} (every "
+            "machine of a deployment the same), or run `unlinker init` once to generate it "
+            "into var/ (make run does)."
+        )
     return value
 
 
-DEBUG = env_bool("DEBUG", False)
+def _token_keys() -> list[str]:
+    """The Fernet keys of UNLINKER_TOKEN_KEY, each checked: a malformed key would otherwise
+    surface as tokens that cannot be read."""
+    keys, source = env_list("UNLINKER_TOKEN_KEY", ""), "UNLINKER_TOKEN_KEY"
+    if not keys:
+        keys = [_from_var("UNLINKER_TOKEN_KEY", vardir.TOKEN_KEY_FILE)]
+        source = str(VAR_DIR / vardir.TOKEN_KEY_FILE)
+    for number, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
+            raise ImproperlyConfigured(
+                f"{source}: {which} is not a Fernet key (32 url-safe base64-encoded bytes). "
+                "Make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            ) from None
+    return keys
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or _generated_secret(
-    "secret_key", lambda: secrets.token_urlsafe(50)
-)
+
+VAR_DIR = vardir.var_dir()  # UNLINKER_VAR_DIR
+DEBUG = env_bool("DEBUG", False)
+# This deployment runs the sandbox on purpose (docker-compose.yml's demo stack, the tests).
+UNLINKER_SANDBOX = env_bool("UNLINKER_SANDBOX", False)
+
+SECRET_KEY = env_str("SECRET_KEY", "") or _from_var("SECRET_KEY", vardir.SECRET_KEY_FILE)
 
 # Fernet keys for OAuth tokens at rest. Comma-separated: the first encrypts, all decrypt, so a
 # key can be rotated without losing stored tokens.
-UNLINKER_TOKEN_KEYS = env_list("UNLINKER_TOKEN_KEY", "") or [
-    _generated_secret("token_key", lambda: Fernet.generate_key().decode())
-]
+UNLINKER_TOKEN_KEYS = _token_keys()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -129,15 +167,20 @@ TEMPLATES = [
 ]
 
 # SQLite is the zero-setup default of the demo only; PostgreSQL in production and CI.
+DATABASE_URL = env_str("DATABASE_URL", "")
+if not DATABASE_URL and not VAR_DIR.is_dir():
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is not set and {VAR_DIR} does not exist for the demo's SQLite file: set "
+        "DATABASE_URL, or run `unlinker init` (make run does)."
+    )
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'unlinker.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        DATABASE_URL or f"sqlite:///{VAR_DIR / vardir.SQLITE_FILE}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # web, worker and beat share the file: WAL lets readers run beside the one writer, and
     # IMMEDIATE transactions wait for the lock instead of failing half-way.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -161,34 +204,33 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Email: the set-password links sent to people added to the team ------------------------
 # The demo (DEBUG) writes each message to a file under var/sent-mail/ instead of sending it.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "") or (
     "django.core.mail.backends.filebased.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 )
 EMAIL_FILE_PATH = str(VAR_DIR / "sent-mail")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Unlinker <unlinker@localhost>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Unlinker <unlinker@localhost>")
 # The address people open Unlinker at, for the links in emails sent from the command line
 # (`manage.py adduser --send-link`); the pages use the address they were opened at.
-PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+PUBLIC_URL = env_str("PUBLIC_URL", "").rstrip("/")
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 
 LANGUAGE_CODE = "en-au"
-TIME_ZONE = os.environ.get("TIME_ZONE", "Australia/Sydney")
+TIME_ZONE = env_str("TIME_ZONE", "Australia/Sydney")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / vardir.STATIC_FOLDER)))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -216,7 +258,7 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = HTTPS
     CSRF_COOKIE_SECURE = HTTPS
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     # /healthz is probed over plain HTTP inside the compose network.
@@ -227,18 +269,21 @@ if not DEBUG:
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", "security.W021")
 
 # --- Celery -------------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_str("REDIS_URL", "")
 # make run switches to kombu's filesystem transport when no Redis answers (see launcher.py).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "redis://127.0.0.1:6379/0"
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or REDIS_URL or "redis://127.0.0.1:6379/0"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _queue_dir = VAR_DIR / "broker"
-    for sub in ("queue", "processed"):
-        (_queue_dir / sub).mkdir(parents=True, exist_ok=True)
+    _folders = {name: vardir.broker_folder(VAR_DIR, name) for name in vardir.BROKER_FOLDERS}
+    if not all(folder.is_dir() for folder in _folders.values()):
+        raise ImproperlyConfigured(
+            f"The filesystem broker's folders under {VAR_DIR / 'broker'} do not exist: run "
+            "`unlinker init` (make run does)."
+        )
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir / "queue"),
-        "data_folder_out": str(_queue_dir / "queue"),
-        "processed_folder": str(_queue_dir / "processed"),
+        "data_folder_in": str(_folders["queue"]),
+        "data_folder_out": str(_folders["queue"]),
+        "processed_folder": str(_folders["processed"]),
+        "control_folder": str(_folders["control"]),
         "store_processed": False,
     }
 else:
@@ -260,7 +305,7 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TIMEZONE = TIME_ZONE
-MIRROR_SYNC_MINUTES = env_int("MIRROR_SYNC_MINUTES", 15)
+MIRROR_SYNC_MINUTES = env_int("MIRROR_SYNC_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "core.heartbeat", "schedule": 60.0},
     "mirror-sync": {"task": "mirror.sync_all", "schedule": MIRROR_SYNC_MINUTES * 60.0},
@@ -268,65 +313,84 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhooks-pending": {"task": "webhooks.process_pending", "schedule": 60.0},
     "reconcile": {
         "task": "reconciliation.reconcile_all",
-        "schedule": env_int("RECONCILE_HOURS", 24) * 3600.0,
+        "schedule": env_int("RECONCILE_HOURS", 24, minimum=1) * 3600.0,
     },
 }
 # A step claimed longer ago than this lost its worker: the sweep runs it again (safe: every
 # step re-reads upstream first). Well above CELERY_TASK_TIME_LIMIT.
-STEP_STALE_SECONDS = env_int("STEP_STALE_SECONDS", 600)
+STEP_STALE_SECONDS = env_int("STEP_STALE_SECONDS", 600, minimum=1)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- External APIs --------------------------------------------------------------------------
 # The sandbox (unlinker/sandbox) stands in for both APIs unless these point elsewhere.
-SANDBOX_URL = os.environ.get("SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/")
-ACTIONSTEP_AUTHORIZE_URL = os.environ.get(
-    "ACTIONSTEP_AUTHORIZE_URL", f"{SANDBOX_URL}/actionstep/api/oauth/authorize"
+SANDBOX_URL = env_str("SANDBOX_URL", "http://127.0.0.1:8001").rstrip("/")
+SANDBOX_DEFAULTS = {
+    "ACTIONSTEP_AUTHORIZE_URL": f"{SANDBOX_URL}/actionstep/api/oauth/authorize",
+    "ACTIONSTEP_TOKEN_URL": f"{SANDBOX_URL}/actionstep/api/oauth/token",
+    "ACTIONSTEP_CLIENT_ID": "unlinker-demo",
+    "ACTIONSTEP_CLIENT_SECRET": "sandbox-secret",
+    "XERO_AUTHORIZE_URL": f"{SANDBOX_URL}/xero/identity/connect/authorize",
+    "XERO_TOKEN_URL": f"{SANDBOX_URL}/xero/identity/connect/token",
+    "XERO_CONNECTIONS_URL": f"{SANDBOX_URL}/xero/api/connections",
+    "XERO_REVOCATION_URL": f"{SANDBOX_URL}/xero/identity/connect/revocation",
+    "XERO_API_URL": f"{SANDBOX_URL}/xero/api/api.xro/2.0",
+    "XERO_CLIENT_ID": "unlinker-demo",
+    "XERO_CLIENT_SECRET": "sandbox-secret",
+}
+ACTIONSTEP_AUTHORIZE_URL = env_str(
+    "ACTIONSTEP_AUTHORIZE_URL", SANDBOX_DEFAULTS["ACTIONSTEP_AUTHORIZE_URL"]
 )
-ACTIONSTEP_TOKEN_URL = os.environ.get(
-    "ACTIONSTEP_TOKEN_URL", f"{SANDBOX_URL}/actionstep/api/oauth/token"
+ACTIONSTEP_TOKEN_URL = env_str("ACTIONSTEP_TOKEN_URL", SANDBOX_DEFAULTS["ACTIONSTEP_TOKEN_URL"])
+ACTIONSTEP_CLIENT_ID = env_str("ACTIONSTEP_CLIENT_ID", SANDBOX_DEFAULTS["ACTIONSTEP_CLIENT_ID"])
+ACTIONSTEP_CLIENT_SECRET = env_str(
+    "ACTIONSTEP_CLIENT_SECRET", SANDBOX_DEFAULTS["ACTIONSTEP_CLIENT_SECRET"]
 )
-ACTIONSTEP_CLIENT_ID = os.environ.get("ACTIONSTEP_CLIENT_ID", "unlinker-demo")
-ACTIONSTEP_CLIENT_SECRET = os.environ.get("ACTIONSTEP_CLIENT_SECRET", "sandbox-secret")
-ACTIONSTEP_SCOPES = os.environ.get("ACTIONSTEP_SCOPES", "all")
-ACTIONSTEP_CALLS_PER_MINUTE = env_int("ACTIONSTEP_CALLS_PER_MINUTE", 600)
+ACTIONSTEP_SCOPES = env_str("ACTIONSTEP_SCOPES", "all")
+ACTIONSTEP_CALLS_PER_MINUTE = env_int("ACTIONSTEP_CALLS_PER_MINUTE", 600, minimum=1)
 
-XERO_AUTHORIZE_URL = os.environ.get(
-    "XERO_AUTHORIZE_URL", f"{SANDBOX_URL}/xero/identity/connect/authorize"
-)
-XERO_TOKEN_URL = os.environ.get("XERO_TOKEN_URL", f"{SANDBOX_URL}/xero/identity/connect/token")
-XERO_CONNECTIONS_URL = os.environ.get("XERO_CONNECTIONS_URL", f"{SANDBOX_URL}/xero/api/connections")
-XERO_REVOCATION_URL = os.environ.get(
-    "XERO_REVOCATION_URL", f"{SANDBOX_URL}/xero/identity/connect/revocation"
-)
-XERO_API_URL = os.environ.get("XERO_API_URL", f"{SANDBOX_URL}/xero/api/api.xro/2.0").rstrip("/")
-XERO_CLIENT_ID = os.environ.get("XERO_CLIENT_ID", "unlinker-demo")
-XERO_CLIENT_SECRET = os.environ.get("XERO_CLIENT_SECRET", "sandbox-secret")
-XERO_SCOPES = os.environ.get(
+XERO_AUTHORIZE_URL = env_str("XERO_AUTHORIZE_URL", SANDBOX_DEFAULTS["XERO_AUTHORIZE_URL"])
+XERO_TOKEN_URL = env_str("XERO_TOKEN_URL", SANDBOX_DEFAULTS["XERO_TOKEN_URL"])
+XERO_CONNECTIONS_URL = env_str("XERO_CONNECTIONS_URL", SANDBOX_DEFAULTS["XERO_CONNECTIONS_URL"])
+XERO_REVOCATION_URL = env_str("XERO_REVOCATION_URL", SANDBOX_DEFAULTS["XERO_REVOCATION_URL"])
+XERO_API_URL = env_str("XERO_API_URL", SANDBOX_DEFAULTS["XERO_API_URL"]).rstrip("/")
+XERO_CLIENT_ID = env_str("XERO_CLIENT_ID", SANDBOX_DEFAULTS["XERO_CLIENT_ID"])
+XERO_CLIENT_SECRET = env_str("XERO_CLIENT_SECRET", SANDBOX_DEFAULTS["XERO_CLIENT_SECRET"])
+XERO_SCOPES = env_str(
     "XERO_SCOPES",
     # accounting.settings.read: GET /Organisation, for the lock dates and the time zone
     "offline_access accounting.invoices accounting.payments accounting.settings.read",
 )
 # The webhook key Xero shows for the app's webhook (developer.xero.com > the app > Webhooks);
 # without it /webhooks/xero/ accepts nothing.
-XERO_WEBHOOK_KEY = os.environ.get("XERO_WEBHOOK_KEY", "")
+XERO_WEBHOOK_KEY = env_str("XERO_WEBHOOK_KEY", "")
 # The connect buttons' forms are redirected to the providers' authorize URLs, whose origins the
 # Connections page's CSP (form-action) allows; list here any other origin a provider's authorize
 # page redirects to within the same navigation (e.g. a separate login host).
 OAUTH_CONSENT_ORIGINS = env_list("OAUTH_CONSENT_ORIGINS", "")
-XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60)
-XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5)
-XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000)
-HTTP_TIMEOUT_SECONDS = float(os.environ.get("HTTP_TIMEOUT_SECONDS", "30"))
+XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60, minimum=1)
+XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5, minimum=1)
+XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000, minimum=1)
+HTTP_TIMEOUT_SECONDS = env_float("HTTP_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How long a call waits for its tenant's throttle before giving up (RateLimited).
-API_THROTTLE_MAX_WAIT_SECONDS = float(os.environ.get("API_THROTTLE_MAX_WAIT_SECONDS", "120"))
+API_THROTTLE_MAX_WAIT_SECONDS = env_float("API_THROTTLE_MAX_WAIT_SECONDS", 120.0, minimum=0)
 # Benchmarks against the sandbox compress time: 60 makes the clients' "minute" last a second.
-API_TIME_SCALE = float(os.environ.get("API_TIME_SCALE", "1"))
+API_TIME_SCALE = env_float("API_TIME_SCALE", 1.0, minimum=0.001)
+
+if not DEBUG and not UNLINKER_SANDBOX:
+    _still_sandbox = [name for name, value in SANDBOX_DEFAULTS.items() if globals()[name] == value]
+    if _still_sandbox:
+        raise ImproperlyConfigured(
+            "DEBUG is off but these settings still have the sandbox's values: "
+            f"{', '.join(_still_sandbox)}. Set them for the real Actionstep and Xero apps "
+            "(README, 'Registering the OAuth apps'), or set UNLINKER_SANDBOX=1 if this "
+            "deployment runs the sandbox on purpose."
+        )
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -8,18 +8,14 @@ UNLINKER_DOCS_SCREENSHOTS=1 also refreshes the README's screenshots in docs/scre
 """
 
 import os
-import uuid
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
 from django.test import override_settings
 
-from unlinker.celery import app as celery_app
-from unlinker.integrations.factory import actionstep_client_for
+from tests.fixtures.workers import private_worker
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 
 PASSWORD = "a long enough passphrase"
 
@@ -86,36 +82,18 @@ def worker(transactional_db):
     """A Celery worker thread of the project's app, consuming a queue of its own in Redis:
     another test run sharing the Redis database neither takes these tasks nor feeds this
     worker its own."""
-    queue = f"browser-tests-{uuid.uuid4().hex[:12]}"
-    default_queue = celery_app.conf.task_default_queue
-    # The worker narrows the app's queues to the one it consumes; later workers of this
-    # process (tests/test_worker.py) must get the app's own selection back.
-    queues = celery_app.amqp.queues
-    selected = queues._consume_from
 
     def close_connections(**_):
         # Runs in the worker thread: its connections must not outlive the test, or PostgreSQL
         # refuses to flush the tables and to drop the test database.
         connections.close_all()
 
-    celery_app.conf.task_default_queue = queue  # where .delay() sends, in every thread
     task_postrun.connect(close_connections, weak=False)
     try:
-        with start_worker(
-            celery_app,
-            pool="solo",
-            queues=[queue],
-            perform_ping_check=False,
-            shutdown_timeout=20,
-            loglevel="WARNING",
-        ) as running:
+        with private_worker("browser-tests") as running:
             yield running
     finally:
         task_postrun.disconnect(close_connections)
-        celery_app.conf.task_default_queue = default_queue
-        queues._consume_from = selected
-        with celery_app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
 
 
 @pytest.fixture
@@ -154,8 +132,7 @@ def synced_firm(upstream, connect):
     def build(bills: list[dict], name: str = "Harbour Legal"):
         built = upstream.build(bills, name=name)
         connection = connect(built["firm"])
-        run = SyncRun.objects.create(connection=connection, full=True)
-        mirror.run_sync(run, actionstep_client_for(connection))
+        mirror.sync_now(mirror.new_sync_run(connection, full=True))
         return built, connection
 
     return build

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.unlinking.support import assert_written_at_most_once, upstream_writes
 from unlinker.unlinking import exports
 
 from .pages import BatchPage, LinkedListPage, ReconciliationPage, SamePage, expect
@@ -98,14 +99,13 @@ def test_unlink_two_invoices_with_their_payments_and_watch_the_batch(
     steps = batch.step_rows()
     assert [(s["#"], s["State"]) for s in steps] == [(str(n), "Done") for n in range(1, 6)]
     expect(batch.state_counts).to_contain_text("Done: 5")
-    unlinked = {
-        call["path"].rstrip("/").rsplit("/", 1)[-1]
-        for call in upstream.requests(since=since, api="actionstep", method="PUT")
-    }
+    writes = upstream_writes(upstream, since)
+    assert_written_at_most_once(writes)
     bills = built["bills"][:2]
-    assert unlinked == {str(b["link_id"]) for b in bills} | {
-        str(p["link_id"]) for b in bills for p in b["payments"]
-    }
+    assert sorted(w.record for w in writes) == sorted(
+        [str(b["link_id"]) for b in bills]
+        + [str(p["link_id"]) for b in bills for p in b["payments"]]
+    )
 
     rows = batch.export_csv()
     assert rows[0] == exports.HEADER

@@ -11,9 +11,9 @@ import responses
 from django.urls import reverse
 from django.utils import timezone
 
+from unlinker.connections.clients import xero_tokens_for
 from unlinker.connections.models import Connection, OAuthCredential
 from unlinker.integrations.errors import AuthExpired
-from unlinker.integrations.factory import xero_tokens_for
 from unlinker.mirror.models import SyncRun
 
 from .test_oauth_flow import consent, local
@@ -49,7 +49,7 @@ def refuse_the_refresh_token(connection, provider: str) -> OAuthCredential:
     credential.refresh_token = "revoked-long-ago"
     credential.expires_at = timezone.now() - timedelta(minutes=1)
     credential.save()
-    from unlinker.integrations.factory import _tokens
+    from unlinker.connections.clients import _tokens
 
     with pytest.raises(AuthExpired):
         _tokens(connection, provider).access_token()

@@ -19,7 +19,13 @@ import pytest
 import redis
 from django.db import connection as db
 
-from tests.unlinking.support import assert_payments_before_invoices, link_writes, queue, synced
+from tests.unlinking.support import (
+    assert_payments_before_invoices,
+    assert_written_at_most_once,
+    queue,
+    synced,
+    upstream_writes,
+)
 from unlinker.unlinking import executor
 from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
 
@@ -100,10 +106,8 @@ class Workers:
             [
                 sys.executable,
                 "-m",
-                "celery",
-                "-A",
-                "unlinker",
-                "worker",
+                "unlinker.cli",
+                "worker",  # the Procfile's worker, with the drill's options
                 "--pool",
                 "threads",
                 "--concurrency",
@@ -220,8 +224,8 @@ def assert_clean_finish(d, batch, allow_failed=False):
         assert all(s.error for s in steps if s.state != StepState.DONE)
     else:
         assert states == {StepState.DONE}, [(s.pk, s.state, s.error) for s in steps]
-    writes = link_writes(d.upstream, d.since)
-    assert len(writes) == len(set(writes)), "a link was unlinked twice"
+    writes = upstream_writes(d.upstream, d.since)
+    assert_written_at_most_once(writes)
     assert_payments_before_invoices(writes, d.built)
 
 

@@ -1,5 +1,4 @@
 import pytest
-import responses
 
 from unlinker.integrations.actionstep import ActionstepClient
 from unlinker.integrations.tokens import StaticTokenSource
@@ -22,12 +21,6 @@ class CountingTokens(StaticTokenSource):
         self.refreshes += 1
         self._token = f"token-{self.refreshes + 1}"
         return self._token
-
-
-@pytest.fixture
-def mocked():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 @pytest.fixture

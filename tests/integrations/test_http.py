@@ -73,9 +73,9 @@ def test_writes_are_never_retried(mocked, xero, sleeps):
     )
     with pytest.raises(RateLimited):
         xero.delete_payment("p-1", idempotency_key="k1")
-    mocked.post(f"{XERO_API}/Invoices/i-1", status=503)
+    mocked.post(f"{XERO_API}/Invoices", status=503)
     with pytest.raises(ServerError):
-        xero.update_invoice_status("i-1", "VOIDED", idempotency_key="k2")
+        xero.update_invoice_statuses([("i-1", "VOIDED")], idempotency_key="k2")
     mocked.post(f"{XERO_API}/Payments/p-2", body=requests.ConnectionError("reset"))
     with pytest.raises(Unreachable):
         xero.delete_payment("p-2", idempotency_key="k3")

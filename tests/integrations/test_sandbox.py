@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from unlinker.connections.models import Connection, OAuthCredential, Provider
+from unlinker.connections.tokens import CredentialTokenSource
 from unlinker.integrations.actionstep import ActionstepClient
 from unlinker.integrations.errors import (
     AuthExpired,
@@ -23,7 +24,7 @@ from unlinker.integrations.errors import (
     ValidationFailed,
 )
 from unlinker.integrations.throttle import Throttle
-from unlinker.integrations.tokens import CredentialTokenSource, StaticTokenSource
+from unlinker.integrations.tokens import StaticTokenSource
 from unlinker.integrations.xero import XeroClient, connections
 
 
@@ -227,10 +228,10 @@ def test_xero_changes_follow_xeros_rules(sandbox, firm, clients):
     _, xero = clients
     a, b, c = (firm[k]["xero_invoice_id"] for k in "ABC")
     since = sandbox.last_request_id()
-    assert xero.update_invoice_status(b, "VOIDED", idempotency_key="void-b").status == "VOIDED"
-    with pytest.raises(ValidationFailed) as allocated:
-        xero.update_invoice_status(a, "VOIDED", idempotency_key="void-a-1")
-    assert "payment or credit note allocated" in allocated.value.messages[0]
+    (voided,) = xero.update_invoice_statuses([(b, "VOIDED")], idempotency_key="void-b")
+    assert voided.ok and voided.status == "VOIDED"
+    (allocated,) = xero.update_invoice_statuses([(a, "VOIDED")], idempotency_key="void-a-1")
+    assert not allocated.ok and "payment or credit note allocated" in allocated.messages[0]
 
     deleted = xero.delete_payment(firm["A"]["payments"][0]["xero_payment_id"], "del-a")
     assert deleted.status == "DELETED"

@@ -168,31 +168,15 @@ def test_bulk_status_change_with_an_element_missing_from_the_answer(mocked, xero
     assert results[0].messages == ("missing from Xero's answer",)
 
 
-def test_single_status_change(mocked, xero):
-    target = invoice(3)
-    url = f"{INVOICES}/{target['InvoiceID']}"
-    mocked.post(
-        url,
-        json={"Invoices": [{**target, "Status": "VOIDED"}]},
-        match=[
-            matchers.header_matcher({"Idempotency-Key": "step-9"}),
-            matchers.json_params_matcher(
-                {"Invoices": [{"InvoiceID": target["InvoiceID"], "Status": "VOIDED"}]}
-            ),
-        ],
-    )
-    assert xero.update_invoice_status(target["InvoiceID"], "VOIDED", "step-9").status == "VOIDED"
-
-
 def test_validation_exception_carries_xeros_messages(mocked, xero, sleeps):
     mocked.post(
-        f"{INVOICES}/i-1",
+        f"{XERO_API}/Payments/p-1",
         status=400,
-        json=validation_exception("Invoice not of valid status for modification"),
+        json=validation_exception("Payment not of valid status for modification"),
     )
     with pytest.raises(ValidationFailed) as caught:
-        xero.update_invoice_status("i-1", "VOIDED", "k")
-    assert caught.value.messages == ["Invoice not of valid status for modification"]
+        xero.delete_payment("p-1", "k")
+    assert caught.value.messages == ["Payment not of valid status for modification"]
     assert caught.value.status == 400 and sleeps == []
 
 
@@ -200,7 +184,7 @@ def test_idempotency_key_is_required_and_bounded(xero):
     with pytest.raises(ValueError):
         xero.delete_payment("p-1", idempotency_key="")
     with pytest.raises(ValueError):
-        xero.update_invoice_status("i-1", "VOIDED", "k" * 129)
+        xero.update_invoice_statuses([("i-1", "VOIDED")], "k" * 129)
     assert xero.requests_made == 0
 
 

@@ -4,8 +4,8 @@ against the sandbox over real HTTP."""
 import pytest
 from django.urls import reverse
 
-from unlinker.integrations import actionstep_resources as res
-from unlinker.integrations.factory import actionstep_client_for
+from unlinker.connections.clients import actionstep_client_for
+from unlinker.integrations import actionstep_resources
 from unlinker.mirror import services
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun
 
@@ -13,12 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def sync(connection, full=False) -> SyncRun:
-    run = SyncRun.objects.create(
-        connection=connection,
-        full=full,
-        cursors={} if full else services.previous_cursors(connection.pk),
-    )
-    return services.run_sync(run, actionstep_client_for(connection))
+    return services.sync_now(services.new_sync_run(connection, full=full))
 
 
 @pytest.fixture
@@ -70,7 +65,12 @@ def test_incremental_sync_with_no_change_makes_at_most_two_requests_per_resource
     run = sync(connection)
     assert not run.full and run.state == SyncRun.State.DONE
     calls = upstream.requests(since=since, api="actionstep")
-    for resource in (res.XERO_INVOICE_LINKS, res.XERO_PAYMENT_LINKS, res.BILLS, res.BILL_PAYMENTS):
+    for resource in (
+        actionstep_resources.XERO_INVOICE_LINKS,
+        actionstep_resources.XERO_PAYMENT_LINKS,
+        actionstep_resources.BILLS,
+        actionstep_resources.BILL_PAYMENTS,
+    ):
         made = [c for c in calls if f"/rest/{resource}" in c["path"]]
         assert 1 <= len(made) <= 2, (resource, made)
     assert run.requests_made == len(calls)
@@ -90,7 +90,7 @@ def test_incremental_sync_picks_up_upstream_changes(upstream, connect, firm):
     assert invoice.linked_payment_count == 1
     changed = LinkedPayment.objects.get(actionstep_id=bill["payments"][0]["id"])
     assert changed.link_status == LinkStatus.UNLINKED
-    assert changed.actionstep_status == res.PAYMENT_REVERSED
+    assert changed.actionstep_status == actionstep_resources.PAYMENT_REVERSED
     assert str(invoice.total_paid) == "100.00"  # the reversed payment no longer counts
 
 
@@ -140,7 +140,7 @@ def test_xero_status_refresh_reads_ids_in_batches(upstream, connect, firm):
     connection = connect(firm["firm"])
     sync(connection, full=True)
     since = upstream.last_request_id()
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
 
     reads = services.refresh_xero_status(connection.pk, xero_client_for(connection))
     assert reads == 1
@@ -211,3 +211,76 @@ def test_sync_command(upstream, connect, firm):
     assert "Incremental sync" in out.getvalue()
     with pytest.raises(CommandError, match="No live connection"):
         call_command("sync", connection=999)
+
+
+def test_a_sync_refused_upstream_fails_with_the_reason_and_chains_nothing(
+    upstream, connect, firm, monkeypatch
+):
+    from unlinker.mirror import tasks
+
+    connection = connect(firm["firm"])
+    upstream.set_faults("actionstep", rules=[{"path_contains": "xeroinvoicelinks", "status": 403}])
+    chained = []
+    monkeypatch.setattr(tasks.refresh_xero, "delay", lambda *a, **k: chained.append(a))
+    run = services.new_sync_run(connection)
+    tasks.sync_connection(run.pk)  # recorded on the run, not raised
+    run.refresh_from_db()
+    assert run.state == SyncRun.State.FAILED and run.finished_at is not None
+    assert run.error.startswith("Forbidden: ")
+    assert chained == []
+    tasks.sync_connection(run.pk)  # delivered again: a failed run stays as it is
+    assert SyncRun.objects.get(pk=run.pk).error == run.error
+
+
+@pytest.mark.parametrize("entry", ["task", "command"])
+def test_a_sync_that_crashes_fails_with_the_exception_never_stays_running(
+    upstream, connect, firm, monkeypatch, entry
+):
+    """Any exception, not only an API's refusal: the run ends "failed" with its type and
+    message, and the next Refresh is not held back by a run that will never finish."""
+    from django.core.management import call_command
+
+    from unlinker.mirror import tasks
+
+    connection = connect(firm["firm"])
+
+    def broken(connection_id, seen_since):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(services, "mark_vanished", broken)
+    with pytest.raises(ZeroDivisionError):
+        if entry == "task":
+            tasks.sync_connection(services.new_sync_run(connection, full=True).pk)
+        else:
+            call_command("sync", connection=connection.pk, full=True)
+    run = SyncRun.objects.get(connection=connection)
+    assert run.state == SyncRun.State.FAILED and run.finished_at is not None
+    assert run.error == "ZeroDivisionError: a bug"
+    assert services.start_sync(connection=connection).pk != run.pk
+
+
+def test_the_sync_command_reports_a_refusal_and_records_it(upstream, connect, firm):
+    from django.core.management import CommandError, call_command
+
+    connection = connect(firm["firm"])
+    upstream.set_faults("actionstep", rules=[{"path_contains": "xeroinvoicelinks", "status": 403}])
+    with pytest.raises(CommandError, match="The sync failed"):
+        call_command("sync", connection=connection.pk)
+    run = SyncRun.objects.get(connection=connection)
+    assert run.state == SyncRun.State.FAILED and run.finished_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_with_the_broker_down_is_still_recorded(connect, upstream, firm, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from unlinker.mirror import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(tasks.sync_connection, "delay", broker_down)
+    connection = connect(firm["firm"])
+    run = services.start_sync(connection=connection)  # robust: the commit stands
+    assert SyncRun.objects.get(pk=run.pk).state == SyncRun.State.QUEUED
+    assert services.start_sync(connection=connection) == run  # one at a time still

@@ -5,9 +5,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.connections.clients import xero_client_for
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 from unlinker.reconciliation.models import Finding, ReconciliationRun
 from unlinker.reconciliation.services import run_reconciliation
 
@@ -20,8 +19,7 @@ def reconcile(connection, **fields) -> ReconciliationRun:
 
 def resync(connection) -> None:
     """Bring the mirror up to date with Actionstep (what the Refresh button does)."""
-    run = SyncRun.objects.create(connection=connection, full=True)
-    mirror.run_sync(run, actionstep_client_for(connection))
+    mirror.sync_now(mirror.new_sync_run(connection, full=True))
 
 
 def xero_reads(sandbox, since: int) -> list[dict]:

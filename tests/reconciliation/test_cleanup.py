@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.mirror import factories
-from tests.unlinking.support import run_all, synced
+from tests.unlinking.support import assert_written_at_most_once, run_all, synced, upstream_writes
 from unlinker.mirror.models import LinkedInvoice, XeroStatus
 from unlinker.reconciliation.models import Finding
 from unlinker.unlinking.models import StepKind, StepState, UnlinkBatch, UnlinkStep
@@ -151,6 +151,7 @@ def test_queueing_the_clean_up_and_running_it_empties_xero(client_for, upstream,
     assert upstream.xero_payment(other["xero_payment_id"])["Status"] == "DELETED"
     assert upstream.xero_invoice(batched["xero_invoice_id"])["Status"] == "AUTHORISED"
     assert upstream.requests(since=since, api="actionstep", method="PUT") == []
+    assert_written_at_most_once(upstream_writes(upstream, since))
 
     # re-running the finished clean-up re-reads Xero and writes nothing
     since = upstream.last_request_id()

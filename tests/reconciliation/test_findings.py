@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.unlinking.support import synced
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.connections.clients import actionstep_client_for, xero_client_for
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, XeroStatus
 from unlinker.reconciliation.models import Finding, ReconciliationRun
 
@@ -177,8 +177,8 @@ def test_a_second_run_shows_what_changed_since_the_first(upstream, connect):
     assert first.changes["previous_run"] is None
 
     voided, unlinked, _ = built["bills"]
-    xero_client_for(connection).update_invoice_status(
-        voided["xero_invoice_id"], "VOIDED", idempotency_key="test-void-orphan"
+    xero_client_for(connection).update_invoice_statuses(
+        [(voided["xero_invoice_id"], "VOIDED")], idempotency_key="test-void-orphan"
     )
     actionstep_client_for(connection).unlink_invoice(unlinked["link_id"])
     resync(connection)

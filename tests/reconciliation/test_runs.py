@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.mirror import factories
 from tests.unlinking.support import synced
-from unlinker.integrations.factory import xero_client_for
+from unlinker.connections.clients import xero_client_for
 from unlinker.reconciliation import services, tasks
 from unlinker.reconciliation.models import ReconciliationRun
 
@@ -48,8 +48,8 @@ def test_the_command_runs_the_report_and_prints_the_counts_and_changes(upstream,
     assert "  Amounts or contact differ: 0\n" in out
     assert "The first run of this connection: nothing to compare with yet." in out
 
-    xero_client_for(connection).update_invoice_status(
-        built["bills"][0]["xero_invoice_id"], "VOIDED", idempotency_key="test-void"
+    xero_client_for(connection).update_invoice_statuses(
+        [(built["bills"][0]["xero_invoice_id"], "VOIDED")], idempotency_key="test-void"
     )
     out = reconcile_command("--connection", connection.name)
     assert "  Orphan in Xero: 0\n" in out
@@ -112,7 +112,21 @@ def test_an_unexpected_error_fails_the_run_and_is_raised(firm, monkeypatch):
         tasks.reconcile(run.pk)
     run.refresh_from_db()
     assert run.state == State.FAILED
-    assert run.error == "unexpected error: see the worker's log"
+    assert run.error == "RuntimeError: a bug"
+
+
+def test_a_run_whose_client_cannot_be_built_fails_instead_of_staying_queued(firm, monkeypatch):
+    connection, _ = firm
+
+    def broken(connection):
+        raise LookupError("no such key")
+
+    monkeypatch.setattr(tasks, "xero_client_for", broken)
+    run = services.start_reconciliation(connection=connection)
+    with pytest.raises(LookupError):
+        tasks.reconcile(run.pk)
+    run.refresh_from_db()
+    assert run.state == State.FAILED and run.error == "LookupError: no such key"
 
 
 def test_one_run_at_a_time_and_lost_runs_are_recovered(db, django_capture_on_commit_callbacks):

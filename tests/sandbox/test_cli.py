@@ -39,4 +39,4 @@ def test_the_console_script_delegates_to_the_sandbox(tmp_path, capsys):
 
 def test_the_procfile_serves_the_sandbox():
     lines = (ROOT / "Procfile").read_text().splitlines()
-    assert "sandbox: python -m unlinker.sandbox serve --port ${SANDBOX_PORT:-8001}" in lines
+    assert "sandbox: unlinker sandbox serve" in lines

@@ -3,6 +3,7 @@ deployment would load it: cookie flags, HTTPS, and the headers of a real respons
 
 import json
 
+from tests.test_settings import PRODUCTION as REAL_DEPLOYMENT
 from tests.test_settings import run_python
 
 PROBE = """
@@ -30,11 +31,8 @@ print(json.dumps({
     "csrf_cookie": {"secure": bool(csrf["secure"]), "samesite": csrf["samesite"]},
 }))
 """
-PRODUCTION = {
-    "DEBUG": "0",
-    "SECRET_KEY": "q8Jz-R2v_XcL0m4WbYp7tNs1Hk9DfGa3Eu6IoPrQ5lMx8VyZ2TbCnKdSe0",
-    "ALLOWED_HOSTS": "testserver",
-}
+# DEBUG off, its own secrets, PostgreSQL and the real APIs' settings
+PRODUCTION = {**REAL_DEPLOYMENT, "ALLOWED_HOSTS": "testserver"}
 
 
 def test_production_profile_sets_cookie_flags_https_and_headers(tmp_path):

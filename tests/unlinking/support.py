@@ -1,9 +1,11 @@
 """Running batches in tests: sync a sandbox firm, queue a plan, execute the steps as workers
 would, and read what the sandbox was asked to do."""
 
-from unlinker.integrations.factory import actionstep_client_for
+from collections import Counter
+from dataclasses import dataclass
+
+from unlinker.integrations import actionstep_resources
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 from unlinker.unlinking import executor
 from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
 from unlinker.unlinking.planning import PlanOptions
@@ -13,8 +15,7 @@ from unlinker.unlinking.services import create_batch
 
 def synced(connect, built) -> object:
     connection = connect(built["firm"])
-    run = SyncRun.objects.create(connection=connection, full=True)
-    mirror.run_sync(run, actionstep_client_for(connection))
+    mirror.sync_now(mirror.new_sync_run(connection, full=True))
     return connection
 
 
@@ -51,22 +52,85 @@ def run_all(batch, rng=None, task_id=None):
     return batch
 
 
-def link_writes(sandbox, since):
-    """(resource, id) of every successful unlink the sandbox received, in order."""
+@dataclass(frozen=True)
+class Write:
+    """One record written upstream by one request: `target` names the record ("actionstep
+    billpayments/7", "xero Invoices/<id>"), `kind` what was done to it."""
+
+    api: str
+    resource: str
+    record: str
+    kind: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.api} {self.resource}/{self.record}"
+
+
+# (API, method, resource) -> kind, for the writes Unlinker makes; any other write is counted too,
+# as "<method> <resource>".
+KINDS = {
+    ("actionstep", "PUT", actionstep_resources.XERO_INVOICE_LINKS): "unlink invoice",
+    ("actionstep", "PUT", actionstep_resources.XERO_PAYMENT_LINKS): "unlink payment",
+    ("actionstep", "PUT", actionstep_resources.BILL_PAYMENTS): "reverse payment",
+    ("actionstep", "DELETE", actionstep_resources.BILL_PAYMENTS): "delete payment",
+    ("actionstep", "PUT", actionstep_resources.BILLS): "revert invoice to draft",
+    ("actionstep", "DELETE", actionstep_resources.BILLS): "delete invoice",
+    ("xero", "POST", "Payments"): "delete Xero payment",
+}
+REST_ROOTS = {"actionstep": "/rest/", "xero": "/api.xro/2.0/"}
+
+
+def upstream_writes(sandbox, since) -> list[Write]:
+    """Every record written upstream since `since`, in order, one entry per record per request
+    (a POST /Invoices that voids three invoices is three): a list, never a set, so that a record
+    written twice shows twice.
+
+    A request counts when the API acted on it and said so: its handler answered 2xx, with no
+    injected fault, and it was not an idempotent replay of an earlier request. (A write whose
+    answer an injected `after` fault replaced is not seen: the log does not say it acted.)"""
     writes = []
-    for call in sandbox.requests(since=since, api="actionstep", method="PUT"):
-        if call["status"] == 200 and "link" in call["path"]:
-            resource, record = call["path"].rstrip("/").split("/")[-2:]
-            writes.append((resource, int(record)))
+    for call in sandbox.requests(since=since, limit=10**7):
+        root = REST_ROOTS.get(call["api"])
+        if call["method"] == "GET" or root is None or root not in call["path"]:
+            continue  # reads, and the OAuth endpoints
+        if call["fault"] or call["replay"] or not 200 <= (call["status"] or 0) < 300:
+            continue
+        parts = call["path"].split(root, 1)[1].strip("/").split("/")
+        resource, record = parts[0], "/".join(parts[1:])
+        if call["api"] == "xero" and resource == "Invoices" and not record:
+            for element in (call["body"] or {}).get("Invoices") or ():
+                kind = {"VOIDED": "void", "DELETED": "delete"}.get(element.get("Status"), "change")
+                writes.append(Write("xero", resource, element["InvoiceID"].lower(), kind))
+            continue
+        kind = KINDS.get((call["api"], call["method"], resource), f"{call['method']} {resource}")
+        writes.append(Write(call["api"], resource, record.lower(), kind))
     return writes
 
 
-def assert_payments_before_invoices(writes, built):
-    position = {write: n for n, write in enumerate(writes)}
+def assert_written_at_most_once(writes: list[Write]) -> None:
+    counts = Counter(write.target for write in writes)
+    twice = {
+        target: [w.kind for w in writes if w.target == target]
+        for target, count in counts.items()
+        if count > 1
+    }
+    assert not twice, f"records written more than once: {twice}"
+
+
+def assert_payments_before_invoices(writes: list[Write], built) -> None:
+    """Every invoice unlinked after each of its payments (by the first write of each)."""
+    position = {}
+    for n, write in enumerate(writes):
+        position.setdefault((write.resource, write.record), n)
     for bill in built["bills"]:
-        invoice_write = position.get(("xeroinvoicelinks", bill["link_id"]))
+        invoice_write = position.get(
+            (actionstep_resources.XERO_INVOICE_LINKS, str(bill["link_id"]))
+        )
         if invoice_write is None:
             continue
         for payment in bill["payments"]:
-            payment_write = position.get(("xeropaymentlinks", payment["link_id"]))
+            payment_write = position.get(
+                (actionstep_resources.XERO_PAYMENT_LINKS, str(payment["link_id"]))
+            )
             assert payment_write is not None and payment_write < invoice_write, (bill, writes)

@@ -46,7 +46,7 @@ def test_the_plan_groups_payments_under_their_invoice_and_marks_what_was_added(m
         "Unlink invoice from Xero: Invoice INV-000001"
     )
     assert '<span class="badge added">added</span>' in group
-    # counts per kind, the seed's warning, what stays in Xero, one button
+    # counts per kind, the help centre's warning that an unlinked invoice stays in Xero, one button
     assert re.search(r"Unlink payment from Xero</td><td class=\"num\">3</td>", html)
     assert re.search(r"Unlink invoice from Xero</td><td class=\"num\">3</td>", html)
     assert "Unlinked invoices still exist in Xero" in html

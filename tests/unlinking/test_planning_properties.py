@@ -85,7 +85,7 @@ def live_in_xero(record) -> bool:
 
 @settings(max_examples=400, deadline=None)
 @given(cases())
-def test_every_plan_keeps_the_order_of_the_seed(case):
+def test_every_plan_orders_each_step_after_what_must_be_done_first(case):
     invoices, payments, selected_invoices, selected_payments, opts = case
     plan = plan_unlink(selected_invoices, selected_payments, opts, invoice_payments=payments)
     steps = plan.steps

@@ -4,7 +4,7 @@ from django.db.models import Q
 
 from unlinker.core.zones import default_zone, validate_zone
 
-from .crypto import EncryptedTextField
+from .crypto import UNREADABLE, EncryptedTextField, Unreadable
 
 
 class Connection(models.Model):
@@ -56,7 +56,7 @@ class Provider(models.TextChoices):
 
 class OAuthCredential(models.Model):
     """The token pair of one side of a connection. Refresh tokens rotate on every refresh, so
-    the row is updated under a lock (see integrations.tokens)."""
+    the row is updated under a lock (see connections/tokens.py)."""
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="credentials")
     provider = models.CharField(max_length=20, choices=Provider.choices)
@@ -81,3 +81,13 @@ class OAuthCredential(models.Model):
 
     def __repr__(self):  # never let a token reach a log line
         return f"<OAuthCredential {self.pk} {self.provider} connection={self.connection_id}>"
+
+    UNREADABLE = UNREADABLE  # what the Connections page and the errors say
+
+    @property
+    def tokens_unreadable(self) -> bool:
+        """No key of UNLINKER_TOKEN_KEY decrypts the stored tokens (of those loaded)."""
+        return any(
+            isinstance(self.__dict__.get(field), Unreadable)
+            for field in ("access_token", "refresh_token")
+        )

@@ -44,6 +44,9 @@ def connection_rows() -> list[dict]:
         for c in OAuthCredential.objects.filter(connection__in=connections).only(
             "connection_id",
             "provider",
+            # decrypted only to tell whether the key still opens them: never shown
+            "access_token",
+            "refresh_token",
             "expires_at",
             "last_refreshed_at",
             "last_error",

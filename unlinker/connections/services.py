@@ -1,7 +1,6 @@
 """State changes of connections: what the OAuth callbacks, pairing, the team and disconnect do."""
 
 import logging
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -9,34 +8,17 @@ from django.utils import timezone
 
 from unlinker.core.zones import validate_zone
 from unlinker.integrations.errors import ApiError
+from unlinker.integrations.xero import connections as xero_connections
 from unlinker.integrations.xero_timezones import iana_timezone
 
 from .models import Connection, OAuthCredential, Provider
+from .tokens import store_token
 
 logger = logging.getLogger(__name__)
 
 
 class CannotConnect(Exception):
     """A connection change that cannot be made, with a message for the admin."""
-
-
-def store_token(connection: Connection, provider: str, token: dict) -> OAuthCredential:
-    expires_in = int(token.get("expires_in") or 0)
-    credential, _ = OAuthCredential.objects.update_or_create(
-        connection=connection,
-        provider=provider,
-        defaults={
-            "access_token": token["access_token"],
-            "refresh_token": token.get("refresh_token", ""),
-            "token_type": token.get("token_type", "Bearer"),
-            "scope": token.get("scope", "") or "",
-            "expires_at": timezone.now() + timedelta(seconds=expires_in) if expires_in else None,
-            "last_refreshed_at": timezone.now(),
-            "last_error": "",
-            "last_error_at": None,
-        },
-    )
-    return credential
 
 
 @transaction.atomic
@@ -121,7 +103,7 @@ def adopt_xero_timezone(connection: Connection) -> str | None:
     """Set the connection's zone to its Xero organisation's (GET /Organisation), and return
     it; None when Xero did not say (an older token without accounting.settings.read, a zone
     name we do not know, Xero unreachable), and the zone stays as it was."""
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
 
     try:
         organisation = xero_client_for(connection).get_organisation()
@@ -185,8 +167,29 @@ def disconnect(*, connection: Connection) -> None:
     connection.save(update_fields=["disconnected_at"])
 
 
+def connect_sandbox_firm(sandbox, orgkey: str, *, name: str = "", members=()) -> Connection:
+    """A paired connection to one of the sandbox's firms, with tokens the sandbox issued, as if
+    an admin had clicked through both consent pages: for the demo (`manage.py connect_sandbox`),
+    `make bench` and the tests. `sandbox` is a unlinker.sandbox.control.SandboxControl."""
+    firm = next((f for f in sandbox.firms() if f["orgkey"] == orgkey), None)
+    if firm is None:
+        raise CannotConnect(f"The sandbox has no firm {orgkey!r}: run `unlinker sandbox seed`.")
+    actionstep = sandbox.issue_tokens(Provider.ACTIONSTEP, orgkey=orgkey)
+    xero = sandbox.issue_tokens(Provider.XERO)
+    with transaction.atomic():
+        connection = Connection.objects.create(
+            name=name or firm.get("name") or orgkey,
+            actionstep_org_key=orgkey,
+            actionstep_api_endpoint=actionstep["api_endpoint"],
+            xero_tenant_id=firm["tenant_id"],
+            xero_tenant_name=firm.get("name", ""),
+        )
+        store_token(connection, Provider.ACTIONSTEP, actionstep)
+        store_token(connection, Provider.XERO, xero)
+        connection.members.add(*members)
+    return connection
+
+
 def xero_tenants(access_token: str) -> list:
     """The Xero organisations a new Xero access token reaches (GET /connections)."""
-    from unlinker.integrations.xero import connections
-
-    return connections(access_token)
+    return xero_connections(access_token)

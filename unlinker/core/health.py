@@ -24,6 +24,24 @@ def broker_status() -> str:
     return "ok"
 
 
+def token_status() -> str:
+    """ "ok", or the live connections whose stored tokens no key of UNLINKER_TOKEN_KEY decrypts
+    (named by id: this answer needs no login)."""
+    from unlinker.connections.models import OAuthCredential
+
+    credentials = OAuthCredential.objects.filter(connection__disconnected_at__isnull=True).only(
+        "connection_id", "access_token", "refresh_token"
+    )
+    unreadable = sorted({c.connection_id for c in credentials if c.tokens_unreadable})
+    if not unreadable:
+        return "ok"
+    ids = ", ".join(str(pk) for pk in unreadable)
+    return (
+        f"unreadable for connection {ids}: restore the previous UNLINKER_TOKEN_KEY, or "
+        "reconnect on Connections"
+    )
+
+
 def last_worker_heartbeat() -> str | None:
     from .models import WorkerHeartbeat
 

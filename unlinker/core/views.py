@@ -4,7 +4,7 @@ from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .health import broker_status, database_status, last_worker_heartbeat
+from .health import broker_status, database_status, last_worker_heartbeat, token_status
 
 
 @require_GET
@@ -17,6 +17,9 @@ def home(request):
 @require_GET
 def healthz(request):
     checks = {"database": database_status(), "broker": broker_status()}
+    if checks["database"] == "ok":
+        # tokens no key decrypts: every call of those connections would fail
+        checks["tokens"] = token_status()
     healthy = all(value == "ok" for value in checks.values())
     body = {"status": "ok" if healthy else "unavailable", **checks}
     if checks["database"] == "ok":

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from . import actionstep_resources as res
+from . import actionstep_resources
 from .errors import NotFound
 from .http import ApiClient
 from .records import Bill, BillPayment, Contact, InvoiceLink, Matter, Page, PaymentLink
@@ -17,11 +17,12 @@ from .tokens import TokenSource
 JSON_API = "application/vnd.api+json"
 MODIFIED = "modifiedTimestamp"
 
-_BILL_DETAILS = f"{res.BILL_RELATION}.action,{res.BILL_RELATION}.theirParticipant"
-INVOICE_LINK_INCLUDES = f"{res.BILL_RELATION},{_BILL_DETAILS}"
-PAYMENT_LINK_INCLUDES = f"{res.BILL_PAYMENT_RELATION},{res.BILL_RELATION},{_BILL_DETAILS}"
+_BILL = actionstep_resources.BILL_RELATION
+_BILL_DETAILS = f"{_BILL}.action,{_BILL}.theirParticipant"
+INVOICE_LINK_INCLUDES = f"{_BILL},{_BILL_DETAILS}"
+PAYMENT_LINK_INCLUDES = f"{actionstep_resources.BILL_PAYMENT_RELATION},{_BILL},{_BILL_DETAILS}"
 BILL_INCLUDES = "action,theirParticipant"
-BILL_PAYMENT_INCLUDES = res.BILL_RELATION
+BILL_PAYMENT_INCLUDES = actionstep_resources.BILL_RELATION
 
 R = TypeVar("R", InvoiceLink, PaymentLink, Bill, BillPayment)
 
@@ -54,10 +55,12 @@ class ActionstepClient(ApiClient):
     # --- listings, page by page with their side-loaded records ------------------------------
 
     def iter_invoice_links(
-        self, modified_after: datetime | None = None, page_size: int = res.PAGE_SIZE_MAX
+        self,
+        modified_after: datetime | None = None,
+        page_size: int = actionstep_resources.PAGE_SIZE_MAX,
     ) -> Iterator[Page[InvoiceLink]]:
         return self._pages(
-            res.XERO_INVOICE_LINKS,
+            actionstep_resources.XERO_INVOICE_LINKS,
             InvoiceLink.from_json,
             INVOICE_LINK_INCLUDES,
             modified_after,
@@ -65,10 +68,12 @@ class ActionstepClient(ApiClient):
         )
 
     def iter_payment_links(
-        self, modified_after: datetime | None = None, page_size: int = res.PAGE_SIZE_MAX
+        self,
+        modified_after: datetime | None = None,
+        page_size: int = actionstep_resources.PAGE_SIZE_MAX,
     ) -> Iterator[Page[PaymentLink]]:
         return self._pages(
-            res.XERO_PAYMENT_LINKS,
+            actionstep_resources.XERO_PAYMENT_LINKS,
             PaymentLink.from_json,
             PAYMENT_LINK_INCLUDES,
             modified_after,
@@ -76,15 +81,21 @@ class ActionstepClient(ApiClient):
         )
 
     def iter_bills(
-        self, modified_after: datetime | None = None, page_size: int = res.PAGE_SIZE_MAX
+        self,
+        modified_after: datetime | None = None,
+        page_size: int = actionstep_resources.PAGE_SIZE_MAX,
     ) -> Iterator[Page[Bill]]:
-        return self._pages(res.BILLS, Bill.from_json, BILL_INCLUDES, modified_after, page_size)
+        return self._pages(
+            actionstep_resources.BILLS, Bill.from_json, BILL_INCLUDES, modified_after, page_size
+        )
 
     def iter_bill_payments(
-        self, modified_after: datetime | None = None, page_size: int = res.PAGE_SIZE_MAX
+        self,
+        modified_after: datetime | None = None,
+        page_size: int = actionstep_resources.PAGE_SIZE_MAX,
     ) -> Iterator[Page[BillPayment]]:
         return self._pages(
-            res.BILL_PAYMENTS,
+            actionstep_resources.BILL_PAYMENTS,
             BillPayment.from_json,
             BILL_PAYMENT_INCLUDES,
             modified_after,
@@ -94,12 +105,14 @@ class ActionstepClient(ApiClient):
     def payment_links_for_bill(self, bill_id: int) -> list[PaymentLink]:
         """The Xero links of every payment applied to the bill: what the payments-first rule
         reads before the bill's own link is unlinked."""
-        return self._all_of_bill(res.XERO_PAYMENT_LINKS, PaymentLink.from_json, bill_id)
+        return self._all_of_bill(
+            actionstep_resources.XERO_PAYMENT_LINKS, PaymentLink.from_json, bill_id
+        )
 
     def payments_of_bill(self, bill_id: int) -> list[BillPayment]:
         """Every payment applied to the bill (in any status): what the rule that a bill is
         reverted or deleted only with no payment applied reads first."""
-        return self._all_of_bill(res.BILL_PAYMENTS, BillPayment.from_json, bill_id)
+        return self._all_of_bill(actionstep_resources.BILL_PAYMENTS, BillPayment.from_json, bill_id)
 
     def _all_of_bill(self, resource: str, parse: Callable, bill_id: int) -> list:
         pages = self._pages(
@@ -107,51 +120,64 @@ class ActionstepClient(ApiClient):
             parse,
             include=None,
             modified_after=None,
-            page_size=res.PAGE_SIZE_MAX,
-            filters={f"{res.BILL_RELATION}_eq": int(bill_id)},
+            page_size=actionstep_resources.PAGE_SIZE_MAX,
+            filters={f"{actionstep_resources.BILL_RELATION}_eq": int(bill_id)},
         )
         return [record for page in pages for record in page.records]
 
     # --- single records ---------------------------------------------------------------------
 
     def get_invoice_link(self, link_id: int) -> InvoiceLink:
-        return InvoiceLink.from_json(self._get(res.XERO_INVOICE_LINKS, link_id))
+        return InvoiceLink.from_json(self._get(actionstep_resources.XERO_INVOICE_LINKS, link_id))
 
     def get_payment_link(self, link_id: int) -> PaymentLink:
-        return PaymentLink.from_json(self._get(res.XERO_PAYMENT_LINKS, link_id))
+        return PaymentLink.from_json(self._get(actionstep_resources.XERO_PAYMENT_LINKS, link_id))
 
     def get_bill(self, bill_id: int) -> Bill:
-        return Bill.from_json(self._get(res.BILLS, bill_id))
+        return Bill.from_json(self._get(actionstep_resources.BILLS, bill_id))
 
     def get_bill_payment(self, payment_id: int) -> BillPayment:
-        return BillPayment.from_json(self._get(res.BILL_PAYMENTS, payment_id))
+        return BillPayment.from_json(self._get(actionstep_resources.BILL_PAYMENTS, payment_id))
 
     # --- changes (never retried here: re-read the record before trying again) ----------------
 
     def unlink_invoice(self, link_id: int) -> InvoiceLink:
-        change = {res.LINK_STATUS_FIELD: res.UNLINKED}
-        return InvoiceLink.from_json(self._put(res.XERO_INVOICE_LINKS, link_id, change))
+        change = {actionstep_resources.LINK_STATUS_FIELD: actionstep_resources.UNLINKED}
+        return InvoiceLink.from_json(
+            self._put(actionstep_resources.XERO_INVOICE_LINKS, link_id, change)
+        )
 
     def unlink_payment(self, link_id: int) -> PaymentLink:
-        change = {res.LINK_STATUS_FIELD: res.UNLINKED}
-        return PaymentLink.from_json(self._put(res.XERO_PAYMENT_LINKS, link_id, change))
+        change = {actionstep_resources.LINK_STATUS_FIELD: actionstep_resources.UNLINKED}
+        return PaymentLink.from_json(
+            self._put(actionstep_resources.XERO_PAYMENT_LINKS, link_id, change)
+        )
 
     def delete_payment(self, payment_id: int, reason: str) -> None:
         self.request(
             "DELETE",
-            self._url(res.BILL_PAYMENTS, payment_id),
-            params={res.PAYMENT_REASON_FIELD: reason},
+            self._url(actionstep_resources.BILL_PAYMENTS, payment_id),
+            params={actionstep_resources.PAYMENT_REASON_FIELD: reason},
         )
 
     def reverse_payment(self, payment_id: int, reason: str) -> BillPayment:
-        change = {res.PAYMENT_STATUS_FIELD: res.PAYMENT_REVERSED, res.PAYMENT_REASON_FIELD: reason}
-        return BillPayment.from_json(self._put(res.BILL_PAYMENTS, payment_id, change))
+        change = {
+            actionstep_resources.PAYMENT_STATUS_FIELD: actionstep_resources.PAYMENT_REVERSED,
+            actionstep_resources.PAYMENT_REASON_FIELD: reason,
+        }
+        return BillPayment.from_json(
+            self._put(actionstep_resources.BILL_PAYMENTS, payment_id, change)
+        )
 
     def revert_invoice_to_draft(self, bill_id: int) -> Bill:
-        return Bill.from_json(self._put(res.BILLS, bill_id, {"status": res.BILL_DRAFT}))
+        return Bill.from_json(
+            self._put(
+                actionstep_resources.BILLS, bill_id, {"status": actionstep_resources.BILL_DRAFT}
+            )
+        )
 
     def delete_invoice(self, bill_id: int) -> None:
-        self.request("DELETE", self._url(res.BILLS, bill_id))
+        self.request("DELETE", self._url(actionstep_resources.BILLS, bill_id))
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -191,7 +217,7 @@ class ActionstepClient(ApiClient):
         params: dict[str, Any] = {
             **(filters or {}),
             "sort": MODIFIED,
-            "pageSize": min(page_size, res.PAGE_SIZE_MAX),
+            "pageSize": min(page_size, actionstep_resources.PAGE_SIZE_MAX),
         }
         if include:
             params["include"] = include
@@ -232,10 +258,10 @@ class ActionstepClient(ApiClient):
     def _side_loaded(body: Any) -> dict:
         linked = (body or {}).get("linked") or {}
         return {
-            "bills": _keyed(linked, res.BILLS, Bill.from_json),
-            "payments": _keyed(linked, res.BILL_PAYMENTS, BillPayment.from_json),
-            "matters": _keyed(linked, res.ACTIONS, Matter.from_json),
-            "contacts": _keyed(linked, res.PARTICIPANTS, Contact.from_json),
+            "bills": _keyed(linked, actionstep_resources.BILLS, Bill.from_json),
+            "payments": _keyed(linked, actionstep_resources.BILL_PAYMENTS, BillPayment.from_json),
+            "matters": _keyed(linked, actionstep_resources.ACTIONS, Matter.from_json),
+            "contacts": _keyed(linked, actionstep_resources.PARTICIPANTS, Contact.from_json),
         }
 
     def _error_messages(self, body: Any) -> list[str]:

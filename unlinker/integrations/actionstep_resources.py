@@ -21,15 +21,12 @@ XERO_PAYMENT_LINKS = "xeropaymentlinks"
 
 # Bill statuses (documented)
 BILL_DRAFT = "Draft"
-BILL_OPEN = "Open"
-BILL_CLOSED = "Closed"
 BILL_DELETED = "Deleted"
 
 # ASSUMPTION: field and values of the link records and of bill payments.
 LINK_STATUS_FIELD = "linkStatus"
 LINKED = "Linked"
 UNLINKED = "Unlinked"
-PAYMENT_ACTIVE = "Active"
 PAYMENT_REVERSED = "Reversed"
 PAYMENT_DELETED = "Deleted"
 

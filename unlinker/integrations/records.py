@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from django.utils import timezone as django_timezone
 
-from . import actionstep_resources as res
+from . import actionstep_resources
 
 ZERO = Decimal("0.00")
 
@@ -132,11 +132,11 @@ class BillPayment:
     def from_json(cls, data: Mapping) -> "BillPayment":
         return cls(
             id=int(data["id"]),
-            bill_id=_id(_links(data).get(res.BILL_RELATION)),
-            status=data.get(res.PAYMENT_STATUS_FIELD) or "",
-            payment_date=calendar_date(data.get(res.PAYMENT_DATE_FIELD)),
-            amount=money(data.get(res.PAYMENT_AMOUNT_FIELD)),
-            reference=data.get(res.PAYMENT_REFERENCE_FIELD) or "",
+            bill_id=_id(_links(data).get(actionstep_resources.BILL_RELATION)),
+            status=data.get(actionstep_resources.PAYMENT_STATUS_FIELD) or "",
+            payment_date=calendar_date(data.get(actionstep_resources.PAYMENT_DATE_FIELD)),
+            amount=money(data.get(actionstep_resources.PAYMENT_AMOUNT_FIELD)),
+            reference=data.get(actionstep_resources.PAYMENT_REFERENCE_FIELD) or "",
             modified_at=timestamp(data.get("modifiedTimestamp")),
         )
 
@@ -154,10 +154,10 @@ class InvoiceLink:
     def from_json(cls, data: Mapping) -> "InvoiceLink":
         return cls(
             id=int(data["id"]),
-            bill_id=_id(_links(data).get(res.BILL_RELATION)),
-            link_status=data.get(res.LINK_STATUS_FIELD) or "",
-            xero_invoice_id=data.get(res.XERO_INVOICE_ID_FIELD) or "",
-            xero_invoice_number=data.get(res.XERO_INVOICE_NUMBER_FIELD) or "",
+            bill_id=_id(_links(data).get(actionstep_resources.BILL_RELATION)),
+            link_status=data.get(actionstep_resources.LINK_STATUS_FIELD) or "",
+            xero_invoice_id=data.get(actionstep_resources.XERO_INVOICE_ID_FIELD) or "",
+            xero_invoice_number=data.get(actionstep_resources.XERO_INVOICE_NUMBER_FIELD) or "",
             modified_at=timestamp(data.get("modifiedTimestamp")),
         )
 
@@ -176,10 +176,10 @@ class PaymentLink:
         links = _links(data)
         return cls(
             id=int(data["id"]),
-            bill_payment_id=_id(links.get(res.BILL_PAYMENT_RELATION)),
-            bill_id=_id(links.get(res.BILL_RELATION)),
-            link_status=data.get(res.LINK_STATUS_FIELD) or "",
-            xero_payment_id=data.get(res.XERO_PAYMENT_ID_FIELD) or "",
+            bill_payment_id=_id(links.get(actionstep_resources.BILL_PAYMENT_RELATION)),
+            bill_id=_id(links.get(actionstep_resources.BILL_RELATION)),
+            link_status=data.get(actionstep_resources.LINK_STATUS_FIELD) or "",
+            xero_payment_id=data.get(actionstep_resources.XERO_PAYMENT_ID_FIELD) or "",
             modified_at=timestamp(data.get("modifiedTimestamp")),
         )
 

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import requests
 from django.conf import settings
 
-from .errors import NotFound, ValidationFailed
+from .errors import AuthExpired, NotFound, ServerError, Unreachable, ValidationFailed
 from .http import ApiClient
 from .records import (
     CREDIT_FIELDS,
@@ -24,10 +25,12 @@ from .records import (
     XeroTenant,
 )
 from .throttle import Throttle
-from .tokens import StaticTokenSource, TokenSource, revoke_token
+from .tokens import StaticTokenSource, TokenSource
 
 PAGE_SIZE = 100  # Xero's page when `pageSize` is not sent
-MAX_IDS = 50  # longer `IDs=` lists make URLs that Xero answers with a 404
+# Xero's limit of invoices per call, the one name for it: an `IDs=` list (longer ones make URLs
+# that Xero answers with a 404) and one POST /Invoices of status changes.
+XERO_INVOICES_PER_CALL = 50
 MAX_IDEMPOTENCY_KEY = 128
 
 T = TypeVar("T")
@@ -130,8 +133,10 @@ class XeroClient(ApiClient):
         summary_only: bool = False,
     ) -> list[XeroInvoice]:
         """One answer of GET /Invoices: a page of up to PAGE_SIZE when `page` is given."""
-        if ids and len(ids) > MAX_IDS:
-            raise ValueError(f"at most {MAX_IDS} ids per call: use get_invoices_by_ids")
+        if ids and len(ids) > XERO_INVOICES_PER_CALL:
+            raise ValueError(
+                f"at most {XERO_INVOICES_PER_CALL} ids per call: use get_invoices_by_ids"
+            )
         candidates = {
             "IDs": ",".join(ids or ()),
             "InvoiceNumbers": ",".join(numbers or ()),
@@ -169,15 +174,16 @@ class XeroClient(ApiClient):
         """The invoices that exist among `ids` (unknown ids are simply absent)."""
         return [
             invoice
-            for start in range(0, len(ids), MAX_IDS)
-            for invoice in self.get_invoices(ids=ids[start : start + MAX_IDS])
+            for start in range(0, len(ids), XERO_INVOICES_PER_CALL)
+            for invoice in self.get_invoices(ids=ids[start : start + XERO_INVOICES_PER_CALL])
         ]
 
     def update_invoice_statuses(
         self, changes: Sequence[tuple[str, str]], idempotency_key: str
     ) -> list[InvoiceStatusResult]:
-        """Set the status of up to MAX_IDS invoices in one call. Xero answers 200 even when some
-        elements failed, so every element's outcome is returned, in the order of `changes`."""
+        """Set the status of up to XERO_INVOICES_PER_CALL invoices in one call. Xero answers 200
+        even when some elements failed, so every element's outcome is returned, in the order of
+        `changes`."""
         return self.update_invoices(
             [InvoiceChange(invoice_id, status=status) for invoice_id, status in changes],
             idempotency_key,
@@ -186,10 +192,11 @@ class XeroClient(ApiClient):
     def update_invoices(
         self, changes: Sequence[InvoiceChange], idempotency_key: str
     ) -> list[InvoiceStatusResult]:
-        """Change the status and/or the number of up to MAX_IDS invoices in one POST /Invoices
-        (summarizeErrors=false): each element's outcome, in the order of `changes`."""
-        if len(changes) > MAX_IDS:
-            raise ValueError(f"at most {MAX_IDS} invoices per call")
+        """Change the status and/or the number of up to XERO_INVOICES_PER_CALL invoices in one
+        POST /Invoices (summarizeErrors=false): each element's outcome, in the order of
+        `changes`."""
+        if len(changes) > XERO_INVOICES_PER_CALL:
+            raise ValueError(f"at most {XERO_INVOICES_PER_CALL} invoices per call")
         body = self.request(
             "POST",
             f"{self.api_url}/Invoices",
@@ -398,5 +405,25 @@ def delete_connection(tokens: TokenSource | str, connection_id: str, timeout=Non
 def revoke_refresh_token(refresh_token: str) -> None:
     """POST /connect/revocation: the refresh token and the access tokens of its authorisation
     stop working, and Xero removes the connections that authorisation made (every tenant its
-    user connected to the app), so call it only when no other pair uses that authorisation."""
-    revoke_token(refresh_token)
+    user connected to the app), so call it only when no other pair uses that authorisation.
+    Xero authenticates the app with HTTP Basic, as at its token endpoint (RFC 7009); an unknown
+    or already revoked token is answered 200."""
+    try:
+        response = requests.post(
+            settings.XERO_REVOCATION_URL,
+            data={"token": refresh_token},
+            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
+            timeout=settings.HTTP_TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as exc:
+        raise Unreachable(
+            f"the revocation endpoint did not answer ({type(exc).__name__})", api="xero"
+        ) from exc
+    if response.status_code >= 500:
+        raise ServerError(
+            f"the revocation endpoint answered HTTP {response.status_code}",
+            status=response.status_code,
+            api="xero",
+        )
+    if not response.ok:
+        raise AuthExpired(f"the revocation was refused (HTTP {response.status_code})", api="xero")

@@ -15,10 +15,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from unlinker.accounts.roles import REFRESH
+from unlinker.connections.clients import actionstep_client_for
+from unlinker.core.failures import REASON_MAX, failure_reason
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
-from unlinker.integrations import actionstep_resources as res
+from unlinker.integrations import actionstep_resources
 from unlinker.integrations.records import InvoiceLink, Page, PaymentLink
+from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 
 from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatus
 
@@ -27,7 +30,7 @@ from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatu
 CURSOR_OVERLAP = timedelta(seconds=1)
 # A run still "running" after this long lost its worker (and its redelivery): start afresh.
 SYNC_STALE_AFTER = timedelta(minutes=30)
-XERO_IDS_PER_CALL = 50
+ACTIVE_STATES = (SyncRun.State.QUEUED, SyncRun.State.RUNNING)
 
 INVOICE_FIELDS = [
     "link_id",
@@ -73,7 +76,7 @@ PAYMENT_FIELDS = [
 
 
 def _link_status(value: str) -> str:
-    return LinkStatus.LINKED if value == res.LINKED else LinkStatus.UNLINKED
+    return LinkStatus.LINKED if value == actionstep_resources.LINKED else LinkStatus.UNLINKED
 
 
 def _latest(*stamps: datetime | None) -> datetime | None:
@@ -227,6 +230,15 @@ def previous_cursors(connection_id: int) -> dict:
     return last or {}
 
 
+def new_sync_run(connection, *, user=None, full: bool = False) -> SyncRun:
+    """A queued sync of the connection: full when asked, or when no finished sync left cursors
+    to continue from; otherwise only what changed since that one."""
+    cursors = {} if full else previous_cursors(connection.pk)
+    return SyncRun.objects.create(
+        connection=connection, requested_by=user, full=full or not cursors, cursors=cursors
+    )
+
+
 def start_sync(*, connection, user=None, full: bool = False) -> SyncRun:
     """Record a sync request; the task picks it up after commit. One at a time per connection:
     a request while one is queued or running returns that one. A person asking (`user`) needs
@@ -237,26 +249,38 @@ def start_sync(*, connection, user=None, full: bool = False) -> SyncRun:
     with transaction.atomic():
         active = (
             SyncRun.objects.select_for_update()
-            .filter(connection=connection, state__in=[SyncRun.State.QUEUED, SyncRun.State.RUNNING])
+            .filter(connection=connection, state__in=ACTIVE_STATES)
             .first()
         )
         if active and timezone.now() - (active.started_at or active.created_at) > SYNC_STALE_AFTER:
-            active.state, active.error = SyncRun.State.FAILED, "interrupted: no progress for 30 min"
-            active.finished_at = timezone.now()
-            active.save(update_fields=["state", "error", "finished_at"])
+            fail_sync(active, "interrupted: no progress for 30 min")
         elif active:
             return active
-        full = full or not previous_cursors(connection.pk)
-        run = SyncRun.objects.create(
-            connection=connection,
-            requested_by=user,
-            full=full,
-            cursors={} if full else previous_cursors(connection.pk),
-        )
+        run = new_sync_run(connection, user=user, full=full)
         from .tasks import sync_connection
 
-        transaction.on_commit(lambda: sync_connection.delay(run.pk))
+        # robust: with the broker down the run is still recorded; it shows as queued until it
+        # is stale, and the next Refresh (or beat's sync_all) then starts a new one.
+        transaction.on_commit(lambda: sync_connection.delay(run.pk), robust=True)
     return run
+
+
+def sync_now(run: SyncRun) -> SyncRun:
+    """Run a recorded sync in this process, with the connection's own Actionstep client: what
+    the task and `manage.py sync` both do. Whatever stops it, an API's refusal or a bug, ends
+    the run "failed" with the reason, and is raised."""
+    try:
+        return run_sync(run, actionstep_client_for(run.connection))
+    except (Exception, KeyboardInterrupt) as exc:
+        fail_sync(run, failure_reason(exc))
+        raise
+
+
+def fail_sync(run: SyncRun, reason: str) -> None:
+    """Record why a queued or running sync stopped (a finished one stays as it finished)."""
+    SyncRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
+        state=SyncRun.State.FAILED, finished_at=timezone.now(), error=reason[:REASON_MAX]
+    )
 
 
 def run_sync(run: SyncRun, client) -> SyncRun:
@@ -268,32 +292,34 @@ def run_sync(run: SyncRun, client) -> SyncRun:
     cursors = dict(run.cursors)
     cid = run.connection_id
 
-    newest = _since(run, res.XERO_INVOICE_LINKS)
+    newest = _since(run, actionstep_resources.XERO_INVOICE_LINKS)
     for page in _read_ahead(client, client.iter_invoice_links(modified_after=newest)):
         rows = invoice_rows(cid, page, timezone.now())
         _upsert(LinkedInvoice, rows, INVOICE_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
         _record_page(run, page, len(rows))
-    cursors[res.XERO_INVOICE_LINKS] = _cursor(newest)
+    cursors[actionstep_resources.XERO_INVOICE_LINKS] = _cursor(newest)
     if run.full:
         _analyze(LinkedInvoice)  # each payment page looks its invoices up by Actionstep id
 
-    newest = _since(run, res.XERO_PAYMENT_LINKS)
+    newest = _since(run, actionstep_resources.XERO_PAYMENT_LINKS)
     for page in _read_ahead(client, client.iter_payment_links(modified_after=newest)):
         rows = payment_rows(cid, page, timezone.now())
         _attach_invoices(cid, rows)
         _upsert(LinkedPayment, rows, PAYMENT_FIELDS)
         newest = _latest(newest, *(r.upstream_modified_at for r in rows))
         _record_page(run, page, len(rows))
-    cursors[res.XERO_PAYMENT_LINKS] = _cursor(newest)
+    cursors[actionstep_resources.XERO_PAYMENT_LINKS] = _cursor(newest)
 
     if not run.full:
         # A bill or a payment can change (totals, status) without its link record changing.
-        cursors[res.BILLS] = _cursor(_apply_bill_changes(run, client))
-        cursors[res.BILL_PAYMENTS] = _cursor(_apply_payment_changes(run, client))
+        cursors[actionstep_resources.BILLS] = _cursor(_apply_bill_changes(run, client))
+        cursors[actionstep_resources.BILL_PAYMENTS] = _cursor(_apply_payment_changes(run, client))
     else:
-        cursors[res.BILLS] = cursors[res.XERO_INVOICE_LINKS]
-        cursors[res.BILL_PAYMENTS] = cursors[res.XERO_PAYMENT_LINKS]
+        cursors[actionstep_resources.BILLS] = cursors[actionstep_resources.XERO_INVOICE_LINKS]
+        cursors[actionstep_resources.BILL_PAYMENTS] = cursors[
+            actionstep_resources.XERO_PAYMENT_LINKS
+        ]
 
     if run.full:
         _analyze(LinkedPayment)
@@ -313,7 +339,7 @@ def run_sync(run: SyncRun, client) -> SyncRun:
 
 
 def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
-    newest = _since(run, res.BILLS)
+    newest = _since(run, actionstep_resources.BILLS)
     for page in client.iter_bills(modified_after=newest):
         by_id = {bill.id: bill for bill in page.records}
         rows = list(
@@ -347,7 +373,7 @@ def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
 
 
 def _apply_payment_changes(run: SyncRun, client) -> datetime | None:
-    newest = _since(run, res.BILL_PAYMENTS)
+    newest = _since(run, actionstep_resources.BILL_PAYMENTS)
     for page in client.iter_bill_payments(modified_after=newest):
         by_id = {payment.id: payment for payment in page.records}
         rows = list(
@@ -413,7 +439,7 @@ def refresh_xero_status(connection_id: int, client, *, only_unchecked: bool = Fa
     if only_unchecked:
         invoices = invoices.filter(xero_checked_at__isnull=True)
     ids = invoices.order_by("pk").values_list("xero_invoice_id", flat=True)
-    for chunk in chunked(ids.iterator(chunk_size=2000), XERO_IDS_PER_CALL):
+    for chunk in chunked(ids.iterator(chunk_size=2000), XERO_INVOICES_PER_CALL):
         _refresh_chunk(connection_id, chunk, client)
     return client.requests_made - requests_before
 

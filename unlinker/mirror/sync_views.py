@@ -9,7 +9,7 @@ from unlinker.accounts.roles import BROWSE, REFRESH
 from unlinker.connections.selectors import connection_for
 
 from . import services
-from .selectors_sync import sync_state
+from .sync_selectors import sync_state
 
 
 def _panel(request, connection):

@@ -1,6 +1,6 @@
 from celery import shared_task
-from django.utils import timezone
 
+from unlinker.connections.clients import xero_client_for
 from unlinker.connections.models import Connection
 from unlinker.integrations.errors import ApiError
 
@@ -18,25 +18,18 @@ def _paired():
 
 @shared_task(name="mirror.sync_connection", acks_late=True)
 def sync_connection(run_id: int) -> None:
-    from unlinker.integrations.factory import actionstep_client_for
-
     run = SyncRun.objects.select_related("connection").filter(pk=run_id).first()
     if run is None or run.state in (SyncRun.State.DONE, SyncRun.State.FAILED):
         return
     try:
-        services.run_sync(run, actionstep_client_for(run.connection))
-    except ApiError as exc:
-        SyncRun.objects.filter(pk=run.pk).update(
-            state=SyncRun.State.FAILED, finished_at=timezone.now(), error=str(exc)
-        )
-        return
+        services.sync_now(run)
+    except ApiError:
+        return  # recorded on the run, which the Refresh panel shows; anything else is raised
     refresh_xero.delay(run.connection_id, only_unchecked=True)
 
 
 @shared_task(name="mirror.refresh_xero", acks_late=True)
 def refresh_xero(connection_id: int, only_unchecked: bool = False) -> None:
-    from unlinker.integrations.factory import xero_client_for
-
     connection = _paired().filter(pk=connection_id).first()
     if connection is not None:
         services.refresh_xero_status(

@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from unlinker.accounts.roles import REFRESH
 from unlinker.connections.models import Connection
+from unlinker.core.failures import REASON_MAX, failure_reason
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
-from unlinker.integrations.errors import ApiError
+from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 
 from .models import Finding, ReconciliationRun, XeroInvoiceCopy
@@ -30,7 +31,6 @@ SALES_INVOICES = 'Type=="ACCREC"'
 # person may remove): one more read, of the few live ones, tells.
 LIVE_BATCH_PAYMENTS = 'Status=="AUTHORISED"&&BatchPaymentID!=null'
 STORE_CHUNK = 500
-IDS_PER_READ = 50
 UPDATE_CHUNK = 500
 COPY_FIELDS = [
     "number",
@@ -128,7 +128,7 @@ def _claim(run: ReconciliationRun) -> bool:
 def fail(run: ReconciliationRun, error: str) -> None:
     """Record why a queued or running run stopped (a finished one stays as it finished)."""
     ReconciliationRun.objects.filter(pk=run.pk, state__in=ReconciliationRun.ACTIVE_STATES).update(
-        state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=error[:2000]
+        state=ReconciliationRun.State.FAILED, finished_at=timezone.now(), error=error[:REASON_MAX]
     )
 
 
@@ -207,12 +207,12 @@ def read_xero(run: ReconciliationRun, client) -> set[str]:
 
 
 def refresh_copies(connection_id: int, client, invoice_ids, on_batch=None) -> int:
-    """The targeted re-read: these invoices' copies read again from Xero, IDS_PER_READ to one
-    `GET /Invoices?IDs=` (unknown ids are simply absent). The run uses it for the linked
+    """The targeted re-read: these invoices' copies read again from Xero,
+    XERO_INVOICES_PER_CALL to one `GET /Invoices?IDs=` (unknown ids are simply absent). The run uses it for the linked
     invoices Xero did not list, the webhooks for the invoices their events name. How many
     copies were stored."""
     stored = 0
-    for batch in chunked(invoice_ids, IDS_PER_READ):
+    for batch in chunked(invoice_ids, XERO_INVOICES_PER_CALL):
         stored += _store_copies(connection_id, client.get_invoices_by_ids(batch)) or 0
         if on_batch:
             on_batch()
@@ -449,12 +449,10 @@ def run_reconciliation(run: ReconciliationRun, client) -> ReconciliationRun:
                     "previous_run": previous.pk if previous else None,
                 },
             )
-    except ApiError as exc:
-        fail(run, f"{type(exc).__name__}: {exc.message or exc}")
-        raise
-    except Exception:
-        # The details go to the worker's log, not to the page.
-        fail(run, "unexpected error: see the worker's log")
+    except (Exception, KeyboardInterrupt) as exc:
+        # An API's refusal or a bug alike: the type and message on the page, the traceback in
+        # the worker's log.
+        fail(run, failure_reason(exc))
         raise
     run.refresh_from_db()
     log.info("reconciliation %s of connection %s: %s", run.pk, run.connection_id, run.counts)

@@ -2,7 +2,9 @@ import contextlib
 
 from celery import shared_task
 
+from unlinker.connections.clients import xero_client_for
 from unlinker.connections.models import Connection
+from unlinker.core.failures import failure_reason
 from unlinker.integrations.errors import ApiError
 
 from . import services
@@ -16,16 +18,16 @@ from .models import ReconciliationRun
     soft_time_limit=services.TIME_LIMIT_SECONDS - 60,
 )
 def reconcile(run_id: int) -> None:
-    from unlinker.integrations.factory import xero_client_for
-
     run = ReconciliationRun.objects.select_related("connection").filter(pk=run_id).first()
     if run is None:
         return
     try:
         client = xero_client_for(run.connection)
-    except ApiError as exc:  # e.g. no longer paired with a Xero tenant
-        services.fail(run, str(exc))
-        return
+    except Exception as exc:  # e.g. no longer paired with a Xero tenant, or tokens unreadable
+        services.fail(run, failure_reason(exc))
+        if isinstance(exc, ApiError):
+            return
+        raise
     with contextlib.suppress(ApiError):  # recorded on the run, which the page shows
         services.run_reconciliation(run, client)
 

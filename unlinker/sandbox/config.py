@@ -3,15 +3,17 @@
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from unlinker import vardir
+
+ROOT = vardir.BASE_DIR
 
 
 def db_path() -> Path:
     """SANDBOX_DB, else sandbox.sqlite3 in the project's var/ directory (UNLINKER_VAR_DIR moves
-    it, as it moves the rest of var/ in unlinker/settings.py)."""
+    it, as it moves the rest of var/)."""
     if os.environ.get("SANDBOX_DB"):
         return Path(os.environ["SANDBOX_DB"])
-    return Path(os.environ.get("UNLINKER_VAR_DIR", ROOT / "var")) / "sandbox.sqlite3"
+    return vardir.var_dir() / "sandbox.sqlite3"
 
 
 def token_ttls() -> dict[str, int]:

@@ -21,8 +21,6 @@ from unlinker.mirror.models import LinkedPayment, XeroStatus
 
 from .models import StepKind, UnlinkStep
 
-XERO_IDS_PER_CALL = 50  # Xero's limit for one POST /Invoices, and for one IDs= read
-
 
 class Refused(Exception):
     """The step must not run: a rule of the domain would be broken. Not retried."""

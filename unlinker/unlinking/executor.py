@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from unlinker.integrations.errors import ApiError, AuthExpired, RateLimited
 from unlinker.integrations.throttle import time_scale
+from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 
 from . import effects, targets
-from .actions import ACTIONS, GROUPED, XERO_IDS_PER_CALL, Refused, StepResult, xero_remove_invoices
+from .actions import ACTIONS, GROUPED, Refused, StepResult, xero_remove_invoices
 from .audit import AttemptAudit, earlier_write
 from .models import (
     FINISHED_STATES,
@@ -93,7 +94,7 @@ class _ConnectionClients:
 
     @cached_property
     def actionstep(self):
-        from unlinker.integrations.factory import actionstep_client_for
+        from unlinker.connections.clients import actionstep_client_for
 
         client = actionstep_client_for(self.connection)
         client.audit = self.audit
@@ -101,7 +102,7 @@ class _ConnectionClients:
 
     @cached_property
     def xero(self):
-        from unlinker.integrations.factory import xero_client_for
+        from unlinker.connections.clients import xero_client_for
 
         client = xero_client_for(self.connection)
         client.audit = self.audit
@@ -231,7 +232,7 @@ def _claim_companions(step: UnlinkStep, task_id: str) -> list[UnlinkStep]:
         .filter(kind__in=GROUPED)
         .exclude(pk=step.pk)
         .order_by("position")
-        .values_list("pk", flat=True)[: XERO_IDS_PER_CALL - 1]
+        .values_list("pk", flat=True)[: XERO_INVOICES_PER_CALL - 1]
     )
     claimed = (_claim(pk, task_id) for pk in list(candidates))
     return [companion for companion in claimed if companion is not None]

@@ -115,7 +115,7 @@ def _claim(delivery_id: int) -> bool:
 def process_delivery(delivery_id: int, client_for=None) -> WebhookDelivery | None:
     """Re-read the delivery's invoices for every connection paired with their tenant. Once
     done it is never done again; a failure is recorded and the sweep tries again."""
-    from unlinker.integrations.factory import xero_client_for
+    from unlinker.connections.clients import xero_client_for
     from unlinker.reconciliation.services import refresh_invoices
 
     client_for = client_for or xero_client_for

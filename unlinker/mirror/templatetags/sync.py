@@ -1,6 +1,6 @@
 from django import template
 
-from unlinker.mirror.selectors_sync import sync_state as _sync_state
+from unlinker.mirror.sync_selectors import sync_state as _sync_state
 
 register = template.Library()
 

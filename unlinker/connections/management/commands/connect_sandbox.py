@@ -1,14 +1,12 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from unlinker.accounts.management.commands.create_demo_user import DEMO_LOGINS
-from unlinker.connections.models import Connection, Provider
-from unlinker.connections.services import store_token
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
+from unlinker.connections.clients import xero_client_for
+from unlinker.connections.models import Connection
+from unlinker.connections.services import connect_sandbox_firm
 from unlinker.mirror import services as mirror
-from unlinker.mirror.models import SyncRun
 from unlinker.sandbox.control import SandboxControl
 
 
@@ -38,23 +36,14 @@ class Command(BaseCommand):
         if not firms:
             raise CommandError("The sandbox has no firm: run `unlinker sandbox seed` first.")
         firm = firms[0]
-        actionstep = sandbox.issue_tokens("actionstep", orgkey=firm["orgkey"])
-        with transaction.atomic():
-            connection = Connection.objects.create(
-                name=f"{firm['name']} (sandbox)",
-                actionstep_org_key=firm["orgkey"],
-                actionstep_api_endpoint=actionstep["api_endpoint"],
-                xero_tenant_id=firm["tenant_id"],
-                xero_tenant_name=firm["name"],
-            )
-            store_token(connection, Provider.ACTIONSTEP, actionstep)
-            store_token(connection, Provider.XERO, sandbox.issue_tokens("xero"))
-            usernames = user or [username for username, _, _ in DEMO_LOGINS]
-            connection.members.add(*get_user_model().objects.filter(username__in=usernames))
-        run = mirror.run_sync(
-            SyncRun.objects.create(connection=connection, full=True),
-            actionstep_client_for(connection),
+        usernames = user or [username for username, _, _ in DEMO_LOGINS]
+        connection = connect_sandbox_firm(
+            sandbox,
+            firm["orgkey"],
+            name=f"{firm['name']} (sandbox)",
+            members=get_user_model().objects.filter(username__in=usernames),
         )
+        run = mirror.sync_now(mirror.new_sync_run(connection, full=True))
         reads = mirror.refresh_xero_status(connection.pk, xero_client_for(connection))
         self.stdout.write(
             f"Connected {connection.name}: {run.records_upserted} linked records synced, "

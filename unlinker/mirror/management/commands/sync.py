@@ -2,9 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from unlinker.connections.models import Connection
 from unlinker.integrations.errors import ApiError
-from unlinker.integrations.factory import actionstep_client_for
 from unlinker.mirror import services
-from unlinker.mirror.models import SyncRun
 
 
 class Command(BaseCommand):
@@ -22,12 +20,9 @@ class Command(BaseCommand):
         found = Connection.objects.filter(pk=connection, disconnected_at__isnull=True).first()
         if found is None:
             raise CommandError(f"No live connection {connection}.")
-        cursors = {} if full else services.previous_cursors(found.pk)
-        run = SyncRun.objects.create(connection=found, full=full or not cursors, cursors=cursors)
         try:
-            run = services.run_sync(run, actionstep_client_for(found))
-        except ApiError as exc:
-            SyncRun.objects.filter(pk=run.pk).update(state=SyncRun.State.FAILED, error=str(exc))
+            run = services.sync_now(services.new_sync_run(found, full=full))
+        except ApiError as exc:  # recorded on the run; anything else is raised as it is
             raise CommandError(f"The sync failed: {exc}") from exc
         self.stdout.write(
             f"{'Full' if run.full else 'Incremental'} sync of {found}: {run.records_upserted} "

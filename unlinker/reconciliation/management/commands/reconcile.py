@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from unlinker.connections.clients import xero_client_for
 from unlinker.integrations.errors import ApiError
-from unlinker.integrations.factory import xero_client_for
 from unlinker.reconciliation import services
 from unlinker.reconciliation.models import ReconciliationRun
 from unlinker.unlinking.management.commands.unlink import _connection

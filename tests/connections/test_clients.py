@@ -1,11 +1,11 @@
-"""Clients built for a connection: its stored tokens and its tenants' shared throttles."""
+"""Clients built for a stored connection: its stored tokens and its tenants' shared throttles."""
 
 import pytest
 
+from unlinker.connections.clients import actionstep_client_for, xero_client_for
 from unlinker.connections.models import Connection, OAuthCredential, Provider
+from unlinker.connections.tokens import CredentialTokenSource
 from unlinker.integrations.errors import AuthExpired
-from unlinker.integrations.factory import actionstep_client_for, xero_client_for
-from unlinker.integrations.tokens import CredentialTokenSource
 
 
 @pytest.fixture

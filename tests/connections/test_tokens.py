@@ -1,5 +1,6 @@
 """Token sources: stored tokens, refresh before expiry and on 401, the per-credential lock."""
 
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -13,12 +14,11 @@ from django.db import connections as db_connections
 from django.utils import timezone
 from responses import matchers
 
+from tests.integrations.conftest import XERO_API
 from unlinker.connections.models import Connection, OAuthCredential, Provider
+from unlinker.connections.tokens import CredentialTokenSource
 from unlinker.integrations.errors import AuthExpired, ServerError, Unreachable
-from unlinker.integrations.tokens import CredentialTokenSource
 from unlinker.integrations.xero import XeroClient
-
-from .conftest import XERO_API
 
 TOKEN_URL = "https://identity.test/connect/token"
 AS_TOKEN_URL = "https://as-identity.test/api/oauth/token"
@@ -176,13 +176,58 @@ def database_on_disk(tmp_path):
     db_connections["default"] = in_memory
 
 
+class LockWatch:
+    """Knows when a thread is waiting for the credential's lock held by another: the test's
+    token endpoint (reached by whoever holds the lock) answers only then, so the two refreshes
+    really contend, instead of the second one arriving after the first has finished."""
+
+    def __init__(self):
+        self.askers: set[int] = set()  # threads that sent the statement taking the lock
+
+    def wrapper(self, execute, sql, params, many, context):
+        """A database execute wrapper for each thread: notes the statement that takes the lock
+        (SELECT ... FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on SQLite, which locks the file)."""
+        if "FOR UPDATE" in sql or sql.startswith("BEGIN IMMEDIATE"):
+            self.askers.add(threading.get_ident())
+        return execute(sql, params, many, context)
+
+    def wait_until_blocked(self, holder: int, timeout=10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            others = self.askers - {holder}
+            if others and self._blocked(others.pop()):
+                return
+            time.sleep(0.01)
+        raise AssertionError("the second refresh never waited for the lock")
+
+    @staticmethod
+    def _blocked(other: int) -> bool:
+        if db_connection.vendor == "postgresql":
+            # Asked on the holder's own connection: another backend of this database waits.
+            with db_connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE NOT l.granted AND a.datname = current_database() "
+                    "AND a.pid <> pg_backend_pid()"
+                )
+                return cursor.fetchone()[0] > 0
+        # SQLite: the other thread is inside the driver's call, which waits on the file lock.
+        frame = sys._current_frames().get(other)
+        return (
+            frame is not None
+            and frame.f_code.co_name == "execute"
+            and "sqlite3" in (frame.f_code.co_filename)
+        )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refreshes_send_one_request_and_share_the_new_token(mocked, database_on_disk):
     credential = make_credential()
-    rotations = []
+    rotations, watch = [], LockWatch()
 
     def token_endpoint(request):
-        time.sleep(0.3)  # long enough for the other thread to reach the lock
+        # Reached by the thread that holds the lock: answer once the other one waits for it.
+        watch.wait_until_blocked(holder=threading.get_ident())
         rotations.append(parse_qs(request.body)["refresh_token"][0])
         if rotations[-1] != "refresh-1":
             return 400, {}, '{"error": "invalid_grant"}'
@@ -201,7 +246,8 @@ def test_concurrent_refreshes_send_one_request_and_share_the_new_token(mocked, d
             source = CredentialTokenSource(credential.pk)  # one per process
             stale = source.access_token()
             start.wait()
-            results.append(source.refresh(stale))
+            with db_connections["default"].execute_wrapper(watch.wrapper):
+                results.append(source.refresh(stale))
         except Exception as exc:  # collected for the assertion below
             errors.append(exc)
         finally:
@@ -214,7 +260,7 @@ def test_concurrent_refreshes_send_one_request_and_share_the_new_token(mocked, d
         thread.join()
     assert errors == []
     assert results == ["access-2", "access-2"]
-    assert rotations == ["refresh-1"]
+    assert rotations == ["refresh-1"]  # the one that waited used the pair the first stored
     credential.refresh_from_db()
     assert credential.refresh_token == "refresh-2"
 

@@ -1,12 +1,14 @@
-"""The clients of a connection, with its stored tokens and its tenants' shared throttles."""
+"""The API clients of a stored connection, with its tokens and its tenants' shared throttles.
 
-from unlinker.connections.models import Connection, OAuthCredential, Provider
+unlinker.integrations knows nothing of connections; this is where the two meet."""
 
-from .actionstep import ActionstepClient
-from .errors import AuthExpired
-from .throttle import throttle_for
+from unlinker.integrations.actionstep import ActionstepClient
+from unlinker.integrations.errors import AuthExpired
+from unlinker.integrations.throttle import throttle_for
+from unlinker.integrations.xero import XeroClient
+
+from .models import Connection, OAuthCredential, Provider
 from .tokens import CredentialTokenSource
-from .xero import XeroClient
 
 
 def _tokens(connection: Connection, provider: str) -> CredentialTokenSource:
