@@ -26,6 +26,7 @@ REAL_APIS = {
     "XERO_AUTHORIZE_URL": "https://login.xero.com/identity/connect/authorize",
     "XERO_TOKEN_URL": "https://identity.xero.com/connect/token",
     "XERO_CONNECTIONS_URL": "https://api.xero.com/connections",
+    "XERO_REVOCATION_URL": "https://identity.xero.com/connect/revocation",
     "XERO_API_URL": "https://api.xero.com/api.xro/2.0",
     "XERO_CLIENT_ID": "XEROAPPID",
     "XERO_CLIENT_SECRET": "s3cr3t-from-xero",

@@ -4,7 +4,7 @@ the API would accept: here the mirror is made to lie, and the sandbox is made le
 
 import pytest
 
-from unlinker.integrations import actionstep_resources as assumed
+from unlinker.integrations import actionstep_resources
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, XeroStatus
 from unlinker.unlinking.models import StepKind, StepState, UnlinkStep
 from unlinker.unlinking.planning import PlanOptions
@@ -60,7 +60,7 @@ def test_a_bill_is_not_reverted_while_a_payment_is_applied_upstream(
     connection = synced(connect, firm)
     # The mirror believes the payment was reversed already: the plan reverts the invoice.
     LinkedPayment.objects.filter(connection=connection).update(
-        actionstep_status=assumed.PAYMENT_REVERSED
+        actionstep_status=actionstep_resources.PAYMENT_REVERSED
     )
     since = upstream.last_request_id()
     batch = run_all(queue(connection, firm["bills"], PlanOptions(after="revert")))

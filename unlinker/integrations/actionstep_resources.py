@@ -21,12 +21,15 @@ XERO_PAYMENT_LINKS = "xeropaymentlinks"
 
 # Bill statuses (documented)
 BILL_DRAFT = "Draft"
+BILL_OPEN = "Open"
+BILL_CLOSED = "Closed"  # paid in full; a payment removed makes it Open again
 BILL_DELETED = "Deleted"
 
 # ASSUMPTION: field and values of the link records and of bill payments.
 LINK_STATUS_FIELD = "linkStatus"
 LINKED = "Linked"
 UNLINKED = "Unlinked"
+PAYMENT_ACTIVE = "Active"
 PAYMENT_REVERSED = "Reversed"
 PAYMENT_DELETED = "Deleted"
 

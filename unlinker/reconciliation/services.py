@@ -208,9 +208,9 @@ def read_xero(run: ReconciliationRun, client) -> set[str]:
 
 def refresh_copies(connection_id: int, client, invoice_ids, on_batch=None) -> int:
     """The targeted re-read: these invoices' copies read again from Xero,
-    XERO_INVOICES_PER_CALL to one `GET /Invoices?IDs=` (unknown ids are simply absent). The run uses it for the linked
-    invoices Xero did not list, the webhooks for the invoices their events name. How many
-    copies were stored."""
+    XERO_INVOICES_PER_CALL to one `GET /Invoices?IDs=` (unknown ids are simply absent). The run
+    uses it for the linked invoices Xero did not list, the webhooks for the invoices their events
+    name. How many copies were stored."""
     stored = 0
     for batch in chunked(invoice_ids, XERO_INVOICES_PER_CALL):
         stored += _store_copies(connection_id, client.get_invoices_by_ids(batch)) or 0

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from unlinker.integrations import actionstep_resources as assumed
+from unlinker.integrations import actionstep_resources
 from unlinker.integrations.errors import ValidationFailed
 from unlinker.mirror.models import LinkedPayment, XeroStatus
 
@@ -55,7 +55,7 @@ def _payment_labels(connection_id: int, bill_payment_ids: list[int]) -> str:
 def unlink_payment(step: UnlinkStep, clients) -> StepResult:
     link_id = step.payment.link_id
     link = clients.actionstep.get_payment_link(link_id)
-    if link.link_status == assumed.UNLINKED:
+    if link.link_status == actionstep_resources.UNLINKED:
         return _already(f"payment link {link_id} was already unlinked")
     clients.actionstep.unlink_payment(link_id)
     return StepResult(f"payment link {link_id} unlinked")
@@ -64,14 +64,14 @@ def unlink_payment(step: UnlinkStep, clients) -> StepResult:
 def unlink_invoice(step: UnlinkStep, clients) -> StepResult:
     invoice = step.invoice
     link = clients.actionstep.get_invoice_link(invoice.link_id)
-    if link.link_status == assumed.UNLINKED:
+    if link.link_status == actionstep_resources.UNLINKED:
         return _already(f"invoice link {invoice.link_id} was already unlinked")
     # Payments first, read in Actionstep now: a payment linked since the plan was made, or one
     # the mirror never saw, keeps the invoice linked.
     still_linked = [
         payment_link.bill_payment_id or payment_link.id
         for payment_link in clients.actionstep.payment_links_for_bill(invoice.actionstep_id)
-        if payment_link.link_status == assumed.LINKED
+        if payment_link.link_status == actionstep_resources.LINKED
     ]
     if still_linked:
         labels = _payment_labels(invoice.connection_id, still_linked)
@@ -88,10 +88,13 @@ def unlink_invoice(step: UnlinkStep, clients) -> StepResult:
 def _remove_payment(step: UnlinkStep, clients, *, reverse: bool) -> StepResult:
     payment_id = step.payment.actionstep_id
     payment = clients.actionstep.get_bill_payment(payment_id)
-    if payment.status in (assumed.PAYMENT_DELETED, assumed.PAYMENT_REVERSED):
+    if payment.status in (
+        actionstep_resources.PAYMENT_DELETED,
+        actionstep_resources.PAYMENT_REVERSED,
+    ):
         return _already(f"payment {payment_id} is already {payment.status.lower()}")
     link = clients.actionstep.get_payment_link(step.payment.link_id)
-    if link.link_status == assumed.LINKED:
+    if link.link_status == actionstep_resources.LINKED:
         raise Refused(f"payment {payment_id} is still linked to Xero: it is unlinked first")
     reason = f"Removed by Unlinker batch {step.batch_id}"
     if reverse:
@@ -114,12 +117,12 @@ def _check_bill_editable(step: UnlinkStep, clients, bill) -> None:
     read both upstream now."""
     invoice = step.invoice
     link = clients.actionstep.get_invoice_link(invoice.link_id)
-    if link.link_status == assumed.LINKED:
+    if link.link_status == actionstep_resources.LINKED:
         raise Refused(f"invoice {bill.number} is still linked to Xero: it is unlinked first")
     applied = [
         payment.id
         for payment in clients.actionstep.payments_of_bill(bill.id)
-        if payment.status == assumed.PAYMENT_ACTIVE
+        if payment.status == actionstep_resources.PAYMENT_ACTIVE
     ]
     if applied or (bill.total_paid or Decimal(0)) > 0:
         labels = _payment_labels(invoice.connection_id, applied) if applied else ""
@@ -134,9 +137,9 @@ def _check_bill_editable(step: UnlinkStep, clients, bill) -> None:
 def revert_invoice(step: UnlinkStep, clients) -> StepResult:
     bill_id = step.invoice.actionstep_id
     bill = clients.actionstep.get_bill(bill_id)
-    if bill.status == assumed.BILL_DRAFT:
+    if bill.status == actionstep_resources.BILL_DRAFT:
         return _already(f"invoice {bill.number} is already a draft")
-    if bill.status == assumed.BILL_DELETED:
+    if bill.status == actionstep_resources.BILL_DELETED:
         raise Refused(f"invoice {bill.number} was deleted in Actionstep")
     _check_bill_editable(step, clients, bill)
     clients.actionstep.revert_invoice_to_draft(bill_id)
@@ -146,7 +149,7 @@ def revert_invoice(step: UnlinkStep, clients) -> StepResult:
 def delete_invoice(step: UnlinkStep, clients) -> StepResult:
     bill_id = step.invoice.actionstep_id
     bill = clients.actionstep.get_bill(bill_id)
-    if bill.status == assumed.BILL_DELETED:
+    if bill.status == actionstep_resources.BILL_DELETED:
         return _already(f"invoice {bill.number} was already deleted")
     _check_bill_editable(step, clients, bill)
     clients.actionstep.delete_invoice(bill_id)

@@ -13,14 +13,14 @@ from decimal import Decimal
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from unlinker.integrations import actionstep_resources as assumed
+from unlinker.integrations import actionstep_resources
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 from unlinker.mirror.services import recount_linked_payments
 from unlinker.reconciliation.models import CLEANABLE, Finding, XeroInvoiceCopy
 
 from .models import StepKind, UnlinkStep
 
-NOT_APPLIED = (assumed.PAYMENT_DELETED, assumed.PAYMENT_REVERSED)
+NOT_APPLIED = (actionstep_resources.PAYMENT_DELETED, actionstep_resources.PAYMENT_REVERSED)
 
 
 def record_step(step: UnlinkStep, xero_status: str = "") -> None:
@@ -32,11 +32,11 @@ def record_step(step: UnlinkStep, xero_status: str = "") -> None:
         _remove_payment(step)
     elif step.kind == StepKind.REVERT_INVOICE:
         LinkedInvoice.objects.filter(pk=step.invoice_id).update(
-            actionstep_status=assumed.BILL_DRAFT
+            actionstep_status=actionstep_resources.BILL_DRAFT
         )
     elif step.kind == StepKind.DELETE_INVOICE:
         LinkedInvoice.objects.filter(pk=step.invoice_id).update(
-            actionstep_status=assumed.BILL_DELETED
+            actionstep_status=actionstep_resources.BILL_DELETED
         )
     elif step.kind == StepKind.XERO_DELETE_PAYMENT:
         _delete_xero_payment(step)
@@ -53,9 +53,9 @@ def _unlink_payment(step: UnlinkStep) -> None:
 
 def _remove_payment(step: UnlinkStep) -> None:
     status = (
-        assumed.PAYMENT_DELETED
+        actionstep_resources.PAYMENT_DELETED
         if step.kind == StepKind.DELETE_PAYMENT
-        else assumed.PAYMENT_REVERSED
+        else actionstep_resources.PAYMENT_REVERSED
     )
     changed = (
         LinkedPayment.objects.filter(pk=step.payment_id)
@@ -69,7 +69,10 @@ def _remove_payment(step: UnlinkStep) -> None:
             total_paid=F("total_paid") - payment.amount,
             total_due=F("total_due") + payment.amount,
             actionstep_status=Case(
-                When(actionstep_status=assumed.BILL_CLOSED, then=Value(assumed.BILL_OPEN)),
+                When(
+                    actionstep_status=actionstep_resources.BILL_CLOSED,
+                    then=Value(actionstep_resources.BILL_OPEN),
+                ),
                 default=F("actionstep_status"),
             ),
         )

@@ -34,7 +34,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from unlinker.integrations import actionstep_resources as assumed
+from unlinker.integrations import actionstep_resources
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 
 from .models import StepKind
@@ -120,7 +120,10 @@ XERO_GONE_STATUSES = {XeroStatus.VOIDED, XeroStatus.DELETED, XeroStatus.MISSING}
 # Xero deletes a DRAFT or SUBMITTED invoice and voids an approved one. An invoice not checked in
 # Xero yet came from an approved Actionstep invoice: AUTHORISED (or PAID), so it is voided.
 XERO_DELETED_INVOICE_STATUSES = {XeroStatus.DRAFT, XeroStatus.SUBMITTED, XeroStatus.DELETED}
-PAYMENT_NOT_APPLIED_STATUSES = {assumed.PAYMENT_REVERSED, assumed.PAYMENT_DELETED}
+PAYMENT_NOT_APPLIED_STATUSES = {
+    actionstep_resources.PAYMENT_REVERSED,
+    actionstep_resources.PAYMENT_DELETED,
+}
 
 Record = LinkedInvoice | LinkedPayment
 
@@ -558,9 +561,9 @@ class _Builder:
         kind = StepKind.REVERT_INVOICE if revert else StepKind.DELETE_INVOICE
         if invoice.vanished_at:
             reason = GONE_UPSTREAM
-        elif invoice.actionstep_status == assumed.BILL_DELETED:
+        elif invoice.actionstep_status == actionstep_resources.BILL_DELETED:
             reason = ALREADY_DELETED
-        elif revert and invoice.actionstep_status == assumed.BILL_DRAFT:
+        elif revert and invoice.actionstep_status == actionstep_resources.BILL_DRAFT:
             reason = ALREADY_DRAFT
         elif unlink.blocked:
             reason = INVOICE_STAYS_LINKED.format(reason=unlink.blocked)
