@@ -26,8 +26,9 @@ from tests.unlinking.support import (
     synced,
     upstream_writes,
 )
-from unlinker.unlinking import executor
-from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
+from unlinker.unlinking import executor, exports
+from unlinker.unlinking.executor import MAX_ATTEMPTS
+from unlinker.unlinking.models import StepAttempt, StepKind, StepState, UnlinkBatch, UnlinkStep
 
 ROOT = Path(__file__).resolve().parents[2]
 DRILL_SECONDS = 120
@@ -216,6 +217,11 @@ def finished(batch) -> bool:
     return UnlinkBatch.objects.filter(pk=batch.pk, state=UnlinkBatch.State.FINISHED).exists()
 
 
+def settled(batch) -> bool:
+    """Every step finished, whichever way: finished, finished with problems, cancelled."""
+    return UnlinkBatch.objects.filter(pk=batch.pk, state__in=UnlinkBatch.SETTLED_STATES).exists()
+
+
 def assert_clean_finish(d, batch, allow_failed=False):
     steps = list(UnlinkStep.objects.filter(batch=batch))
     states = {s.state for s in steps}
@@ -262,7 +268,7 @@ def test_a_fifth_of_the_calls_fail(drill):
     )
     batch = queue(drill.connection, drill.built["bills"])
     drill.workers.start()
-    assert wait(batch, finished), "the batch did not finish under faults"
+    assert wait(batch, settled), "the batch did not finish under faults"
     drill.upstream.clear_faults()
     assert_clean_finish(drill, batch, allow_failed=True)
     assert done_steps(batch) > 0
@@ -280,3 +286,87 @@ def test_database_connection_dropped_once(drill):
         )
     assert wait(batch, finished), "the batch did not finish after the database dropped"
     assert_clean_finish(drill, batch)
+
+
+def test_a_step_that_crashes_every_time_ends_failed_with_its_reason(drill):
+    """A poison step: whatever an attempt raises counts, and after MAX_ATTEMPTS the step fails
+    with the reason, its dependents are skipped, and the sweep never runs it again."""
+    bills = drill.built["bills"][:2]
+    batch = queue(drill.connection, bills)
+    poison = UnlinkStep.objects.get(batch=batch, position=1)  # the first payment's unlink
+    assert poison.kind == StepKind.UNLINK_PAYMENT
+    # The mirror row behind it is gone: the action fails with an AttributeError, every time.
+    UnlinkStep.objects.filter(pk=poison.pk).update(payment=None)
+    drill.workers.start()
+    assert wait(batch, settled), "the batch never ended"
+    poison.refresh_from_db()
+    assert poison.state == StepState.FAILED
+    assert poison.attempts == MAX_ATTEMPTS
+    assert f"attempt {MAX_ATTEMPTS} of {MAX_ATTEMPTS}: AttributeError" in poison.error
+    attempts = StepAttempt.objects.filter(step=poison).order_by("number")
+    assert [a.number for a in attempts] == list(range(1, MAX_ATTEMPTS + 1))
+    assert all("AttributeError" in a.detail for a in attempts)
+    invoice = UnlinkStep.objects.get(batch=batch, position=2)
+    assert invoice.state == StepState.SKIPPED and "did not succeed" in invoice.error
+    others = UnlinkStep.objects.filter(batch=batch, position__gt=2)
+    assert {s.state for s in others} == {StepState.DONE}
+    batch.refresh_from_db()
+    assert batch.state == UnlinkBatch.State.PROBLEMS
+    for _ in range(3):
+        executor.sweep()
+    time.sleep(1)
+    poison.refresh_from_db()
+    assert poison.attempts == MAX_ATTEMPTS and poison.state == StepState.FAILED
+
+
+def test_a_worker_killed_between_its_write_and_its_record(drill):
+    """The write went out and acted; the worker died before the answer came. The audit shows
+    the write as sent with its answer lost, and the retry that finds the work done says so."""
+    bill = drill.built["bills"][0]
+    link = bill["payments"][0]["link_id"]
+    drill.upstream.set_faults(
+        "actionstep",
+        rules=[
+            {
+                "method": "PUT",
+                "path_contains": f"/xeropaymentlinks/{link}",
+                "status": "timeout",
+                "after": True,
+                "times": 1,
+            }
+        ],
+        timeout_seconds=60,
+    )
+    batch = queue(drill.connection, [bill])
+    drill.workers.env["HTTP_TIMEOUT_SECONDS"] = "50"  # it waits for the answer: we kill it then
+    drill.workers.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        put = drill.upstream.requests(
+            since=drill.since, method="PUT", path_contains=f"/xeropaymentlinks/{link}"
+        )
+        if put:
+            break
+        time.sleep(0.05)
+    assert put and put[0]["acted"], "the write never reached the sandbox"
+    drill.workers.kill()
+    drill.workers.env["HTTP_TIMEOUT_SECONDS"] = "2"
+    drill.workers.start()
+    assert wait(batch, settled), "the batch never ended after the worker died"
+
+    step = UnlinkStep.objects.get(batch=batch, position=1)
+    assert step.state == StepState.DONE
+    assert step.result.startswith("already done (by attempt 1's write, whose answer was lost)")
+    first, *later = StepAttempt.objects.filter(step=step).order_by("number")
+    assert first.outcome == StepAttempt.Outcome.INTERRUPTED
+    sent = list(first.requests.order_by("sequence"))
+    assert [(r.method, r.status) for r in sent] == [("GET", 200), ("PUT", None)]
+    assert sent[1].answer_lost
+    assert later and [r.method for r in later[-1].requests.all()] == ["GET"]  # nothing re-sent
+    rows = [
+        row for row in exports._rows(batch, UnlinkStep.objects.filter(batch=batch)) if row[1] == 1
+    ]
+    answers = [row[exports.HEADER.index("Answer")] for row in rows]
+    assert "sent, answer lost" in answers
+    writes = upstream_writes(drill.upstream, drill.since)
+    assert_written_at_most_once(writes)

@@ -177,12 +177,14 @@ ENDPOINTS: dict[str, Endpoint] = {
             target="connection",
             fields=("tenant_id",),
         ),
+        # GET asks to confirm; the POST with confirm=1 disconnects.
         Endpoint(
             "connections:disconnect",
-            ("POST",),
+            ("GET", "POST"),
             MANAGE_CONNECTIONS,
             target="connection",
-            acts_on_target=True,
+            fields=("confirm",),
+            example=lambda scene: {"confirm": "1"},
         ),
         # a connection's team and time zone: admins only
         Endpoint("connections:team", ("GET",), MANAGE_CONNECTIONS, target="connection"),
@@ -254,7 +256,12 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("sync:start", ("POST",), REFRESH, target="connection", fields=("full",)),
         Endpoint("sync:panel", ("GET",), BROWSE, target="connection"),
         # unlinking
-        Endpoint("unlinking:history", ("GET",), BROWSE, fields=("sort", "page")),
+        Endpoint(
+            "unlinking:history",
+            ("GET",),
+            BROWSE,
+            fields=("state", "created_by", "date_from", "date_to", "connection", *TABLE),
+        ),
         Endpoint(
             "unlinking:plan",
             ("POST",),

@@ -41,7 +41,10 @@ def unreachable_targets(endpoint: Endpoint, scene: Scene, role) -> list[int]:
     if endpoint.target == "batch":
         return [scene.other_batch.pk, *NOWHERE]
     other = [] if endpoint.allows("admin") and role == "admin" else [scene.other.connection.pk]
-    return [*other, scene.gone.pk, *NOWHERE]
+    # A disconnected connection's pages stay readable by its members (its history is kept);
+    # nothing may act on it.
+    gone = [] if endpoint.method == "GET" else [scene.gone.pk]
+    return [*other, *gone, *NOWHERE]
 
 
 def targets(endpoint: Endpoint, scene: Scene, role) -> st.SearchStrategy[int | None]:

@@ -90,10 +90,32 @@ def test_the_history_sorts_and_pages(member, firm, olive):
     assert response.context["table"].page.number == 1  # a hostile page number: the nearest page
 
     fragment = client.get(
-        reverse("unlinking:history"), {"sort": "-created_at"}, headers=HTMX_RESULTS
+        reverse("unlinking:history"), {"sort": "-created_at"}, headers={"HX-Request": "true"}
     ).content.decode()
-    assert fragment.lstrip().startswith('<div class="table-wrap">')
+    assert '<div class="table-wrap">' in fragment and "3 batches" in fragment
     assert "<html" not in fragment
+
+
+def test_the_history_lists_the_newest_first_and_filters(member, firm, olive, make_user):
+    client = member("viewer")
+    older = queue(firm, olive)
+    set_state(older, [1, 2, 3, 4, 5, 6], S.DONE)
+    executor.finish_batch_if_settled(older.pk)
+    oscar = make_user("oscar", "operator")
+    newer = queue(firm, oscar)
+    url = reverse("unlinking:history")
+    table = client.get(url).context["table"]
+    assert [row.record.pk for row in table.paginated_rows] == [newer.pk, older.pk]
+    by_state = client.get(url, {"state": "unfinished"}).context["table"]
+    assert [row.record.pk for row in by_state.paginated_rows] == [newer.pk]
+    by_person = client.get(url, {"created_by": str(olive.pk)}).context["table"]
+    assert [row.record.pk for row in by_person.paginated_rows] == [older.pk]
+    sorted_up = client.get(url, {"sort": "created_at"}).context["table"]
+    assert [row.record.pk for row in sorted_up.paginated_rows] == [older.pk, newer.pk]
+    today = timezone.localdate().isoformat()
+    assert client.get(url, {"date_from": today}).context["count"] == 2
+    other = client.get(url, {"connection": "999999"})
+    assert other.status_code == 200 and other.context["count"] == 0  # an error: nothing listed
 
 
 def test_the_batch_page_shows_every_step_and_filters_by_state(member, firm, olive):

@@ -104,3 +104,30 @@ def member_of(connection: Connection, user_id) -> object:
         return _people().get(pk=int(user_id), pk__in=connection.members.values("pk"))
     except (get_user_model().DoesNotExist, TypeError, ValueError, OverflowError):
         raise Http404("No such member") from None
+
+
+def disconnect_preview(connection: Connection) -> dict:
+    """What disconnecting would cancel, for its confirmation page."""
+    from unlinker.unlinking.models import StepState, UnlinkBatch, UnlinkStep
+
+    unfinished = UnlinkBatch.objects.filter(connection=connection).exclude(
+        state__in=UnlinkBatch.SETTLED_STATES
+    )
+    return {
+        "unfinished_batches": list(unfinished.values_list("pk", flat=True)),
+        "pending_steps": UnlinkStep.objects.filter(
+            batch__in=unfinished, state=StepState.PENDING
+        ).count(),
+        "running_steps": UnlinkStep.objects.filter(
+            batch__in=unfinished, state=StepState.RUNNING
+        ).count(),
+    }
+
+
+def archived_connections(user) -> QuerySet[Connection]:
+    """The disconnected connections whose history the user may read, newest first."""
+    return (
+        connections_for(user, archived=True)
+        .filter(disconnected_at__isnull=False)
+        .order_by("-disconnected_at")
+    )

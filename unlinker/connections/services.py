@@ -1,7 +1,9 @@
 """State changes of connections: what the OAuth callbacks, pairing, the team and disconnect do."""
 
 import logging
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -9,6 +11,8 @@ from django.utils import timezone
 from unlinker.core.zones import validate_zone
 from unlinker.integrations.errors import ApiError
 from unlinker.integrations.xero import connections as xero_connections
+from unlinker.integrations.xero import delete_connection as xero_delete_connection
+from unlinker.integrations.xero import revoke_refresh_token
 from unlinker.integrations.xero_timezones import iana_timezone
 
 from .models import Connection, OAuthCredential, Provider
@@ -43,7 +47,7 @@ def connect_actionstep(
         Connection.objects.select_for_update()
         .filter(actionstep_org_key=org_key, disconnected_at__isnull=True)
         .first()
-    )
+    ) or _archived_to_restore(org_key)
     created = found is None
     if created:
         found = Connection(name=org_key, actionstep_org_key=org_key, created_by=user)
@@ -55,6 +59,28 @@ def connect_actionstep(
     store_token(found, Provider.ACTIONSTEP, token)
     _sync_now(found, user)
     return found, created
+
+
+def _archived_to_restore(org_key: str) -> Connection | None:
+    """The org's most recently disconnected connection, back in use: its history comes back
+    with it. (Not when its Xero organisation has been paired anew meanwhile.)"""
+    archived = (
+        Connection.objects.select_for_update()
+        .filter(actionstep_org_key=org_key, disconnected_at__isnull=False)
+        .order_by("-disconnected_at")
+        .first()
+    )
+    if archived is None:
+        return None
+    archived.disconnected_at = None
+    try:
+        with transaction.atomic():
+            archived.save(update_fields=["disconnected_at"])
+    except IntegrityError:
+        archived.xero_tenant_id = ""  # that organisation is another pair's now: choose again
+        archived.xero_tenant_name = ""
+        archived.save(update_fields=["disconnected_at", "xero_tenant_id", "xero_tenant_name"])
+    return archived
 
 
 def connect_xero(*, connection: Connection, token: dict) -> None:
@@ -160,11 +186,73 @@ def remove_member(*, connection: Connection, user) -> bool:
 
 
 @transaction.atomic
-def disconnect(*, connection: Connection) -> None:
-    """Forget the tokens and hide the connection; its batches and history stay for the record."""
-    OAuthCredential.objects.filter(connection=connection).delete()
-    connection.disconnected_at = timezone.now()
-    connection.save(update_fields=["disconnected_at"])
+@dataclass(frozen=True)
+class Disconnected:
+    """What disconnecting did, for the admin's message."""
+
+    connection: Connection
+    cancelled_steps: int = 0
+    batches: tuple[int, ...] = ()
+    at_xero: str = ""  # what was done at Xero, or what the admin must still do there
+
+
+def disconnect(*, connection: Connection, user=None) -> Disconnected:
+    """Archive the connection: it is never deleted, so its batches, their audit, its syncs and
+    reconciliation runs stay readable by whoever could read them. In this order: the connection
+    is marked disconnected (nothing new can be planned or queued on it), the steps its
+    unfinished batches had not started are cancelled (running ones finish), Unlinker's
+    connection to the Xero organisation is removed and its refresh token revoked, and the
+    tokens are forgotten. Connecting the same Actionstep org again brings the connection, and
+    its history, back."""
+    # The batches are the unlink engine's: imported here, where a connection's end reaches them.
+    from unlinker.unlinking.services import cancel_batches_of
+
+    with transaction.atomic():
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        if locked.disconnected_at:
+            return Disconnected(locked)
+        locked.disconnected_at = timezone.now()
+        locked.save(update_fields=["disconnected_at"])
+    steps, batches = cancel_batches_of(connection=locked, user=user)
+    at_xero = _leave_xero(locked)
+    OAuthCredential.objects.filter(connection=locked).delete()
+    logger.info("%s disconnected by %s: %s", locked, user or "the command line", at_xero)
+    return Disconnected(locked, steps, tuple(batches), at_xero)
+
+
+def _leave_xero(connection: Connection) -> str:
+    """DELETE /connections/{id} for the connection's organisation, then revoke the refresh token
+    (POST /connect/revocation) unless another live pair holds the same one: a revocation ends
+    every connection its authorisation made."""
+    from .clients import xero_tokens_for
+
+    credential = OAuthCredential.objects.filter(
+        connection=connection, provider=Provider.XERO
+    ).first()
+    if credential is None or not connection.xero_tenant_id:
+        return "Xero was not connected."
+    manual = "remove Unlinker from the organisation in Xero yourself (Settings > Connected apps)"
+    if credential.tokens_unreadable:
+        return f"Its Xero tokens could not be read, so Xero was not told: {manual}."
+    try:
+        tokens = xero_tokens_for(connection)
+        for tenant in xero_connections(tokens):
+            if tenant.tenant_id == connection.xero_tenant_id and tenant.connection_id:
+                xero_delete_connection(tokens, tenant.connection_id)
+        credential.refresh_from_db()  # a refresh on the way may have rotated it
+        refresh_token = credential.refresh_token
+        shared = any(
+            other.refresh_token == refresh_token
+            for other in OAuthCredential.objects.filter(
+                provider=Provider.XERO, connection__disconnected_at__isnull=True
+            ).exclude(connection=connection)
+        )
+        if refresh_token and not shared:
+            revoke_refresh_token(refresh_token)
+    except ApiError as exc:
+        return f"Xero could not be told ({exc.message or type(exc).__name__}): {manual}."
+    name = connection.xero_tenant_name or connection.xero_tenant_id
+    return f"Unlinker was removed from the Xero organisation {name} and its access revoked."
 
 
 def connect_sandbox_firm(sandbox, orgkey: str, *, name: str = "", members=()) -> Connection:
@@ -174,8 +262,12 @@ def connect_sandbox_firm(sandbox, orgkey: str, *, name: str = "", members=()) ->
     firm = next((f for f in sandbox.firms() if f["orgkey"] == orgkey), None)
     if firm is None:
         raise CannotConnect(f"The sandbox has no firm {orgkey!r}: run `unlinker sandbox seed`.")
-    actionstep = sandbox.issue_tokens(Provider.ACTIONSTEP, orgkey=orgkey)
-    xero = sandbox.issue_tokens(Provider.XERO)
+    # Issued to this deployment's own apps, as their consent pages would (the client ids matter
+    # to the token refresh and the revocation).
+    actionstep = sandbox.issue_tokens(
+        Provider.ACTIONSTEP, orgkey=orgkey, client_id=settings.ACTIONSTEP_CLIENT_ID
+    )
+    xero = sandbox.issue_tokens(Provider.XERO, client_id=settings.XERO_CLIENT_ID)
     with transaction.atomic():
         connection = Connection.objects.create(
             name=name or firm.get("name") or orgkey,

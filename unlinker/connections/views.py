@@ -32,6 +32,7 @@ def connection_list(request):
     context = {
         "title": "Connections",
         "rows": selectors.connection_rows(),
+        "archived": selectors.archived_connections(request.user),
         "connect_form": ConnectForm(),
     }
     response = render(request, "connections/list.html", context)
@@ -156,11 +157,28 @@ def xero_tenant(request, pk):
 
 
 @admin_only
-@require_POST
+@require_http_methods(["GET", "POST"])
 def disconnect(request, pk):
+    """GET: what disconnecting will do, to confirm; POST with confirm=1: do it."""
     connection = connection_for(request.user, pk)
-    services.disconnect(connection=connection)
-    messages.success(request, f"{connection.name} is disconnected; its history is kept.")
+    if request.method == "GET" or request.POST.get("confirm") != "1":
+        context = {
+            "title": f"Disconnect {connection.name}?",
+            "connection": connection,
+            **selectors.disconnect_preview(connection),
+        }
+        return render(request, "connections/disconnect.html", context)
+    done = services.disconnect(connection=connection, user=request.user)
+    cancelled = ""
+    if done.cancelled_steps:
+        steps = f"{done.cancelled_steps:,} step{'' if done.cancelled_steps == 1 else 's'}"
+        cancelled = f" {steps} not started yet {'was' if done.cancelled_steps == 1 else 'were'} "
+        cancelled += "cancelled."
+    messages.success(
+        request,
+        f"{connection.name} is disconnected and archived: its history is kept.{cancelled} "
+        f"{done.at_xero}",
+    )
     return redirect("connections:list")
 
 

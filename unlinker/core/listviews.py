@@ -91,15 +91,28 @@ class ObjectListView(PermissionRequiredMixin, View):
     default_page_size = 50
     export_name = "export"
 
+    # Most lists belong to one connection (its id in the URL); a list across every connection
+    # the user may see (the task history) sets this False and gets connection None.
+    per_connection = True
+
     def get_queryset(self, request, connection) -> QuerySet:
         raise NotImplementedError
 
-    def get(self, request, connection_id):
-        connection = connection_for(request.user, connection_id)
+    def get(self, request, connection_id=None):
+        connection = None
+        if self.per_connection:
+            # A disconnected connection's lists stay readable, with nothing to act on.
+            connection = connection_for(request.user, connection_id, archived=True)
         filterset = self.filterset_class(
-            request.GET, queryset=self.get_queryset(request, connection)
+            request.GET, queryset=self.get_queryset(request, connection), request=request
         )
-        actions = [a for a in self.actions if request.user.has_perm(a.permission)]
+        actions = [
+            a
+            for a in self.actions
+            if request.user.has_perm(a.permission)
+            and connection is not None
+            and not connection.disconnected_at
+        ]
         table = self.sorted_table(request, filterset.qs, checkboxes=bool(actions))
         if request.GET.get("_export") == "csv":
             exporter = SpreadsheetSafeExport("csv", table, exclude_columns=("pk",))

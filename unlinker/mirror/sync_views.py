@@ -26,7 +26,7 @@ def _panel(request, connection):
 @permission_required(BROWSE, raise_exception=True)
 @require_GET
 def sync_panel(request, connection_id):
-    connection = connection_for(request.user, connection_id)
+    connection = connection_for(request.user, connection_id, archived=True)
     return _panel(request, connection)
 
 

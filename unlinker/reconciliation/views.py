@@ -60,7 +60,7 @@ def run_now(request, connection_id):
 @permission_required(BROWSE, raise_exception=True)
 @require_GET
 def progress(request, connection_id):
-    return _progress(request, connection_for(request.user, connection_id))
+    return _progress(request, connection_for(request.user, connection_id, archived=True))
 
 
 def _progress(request, connection):

@@ -66,6 +66,8 @@ class UnlinkBatch(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "batch"  # "12 batches" above the task history
+        verbose_name_plural = "batches"
         constraints = [
             models.UniqueConstraint(fields=["confirm_key"], name="one_batch_per_confirmation")
         ]

@@ -84,6 +84,12 @@ def create_batch(
     with transaction.atomic():
         if confirm_key and (earlier := _confirmed_by(confirm_key)):
             return Queued(earlier, created=False)
+        # Locked: a disconnect at this moment waits for this batch (and then cancels it), or
+        # this batch finds the connection gone.
+        locked = Connection.objects.select_for_update().only("disconnected_at")
+        locked = locked.get(pk=connection.pk)
+        if locked.disconnected_at:
+            raise NothingToQueue(f"{connection} was disconnected: nothing can be queued on it.")
         plan = planner(targets.holders(connection.pk))
         _authorise(user, plan)
         if expected_digest is not None and plan.digest() != expected_digest:
@@ -200,7 +206,7 @@ def _step_row(batch: UnlinkBatch, planned, now) -> UnlinkStep:
     )
 
 
-def cancel_pending_steps(*, batch: UnlinkBatch, user) -> int:
+def cancel_pending_steps(*, batch: UnlinkBatch, user, reason: str = "") -> int:
     """Cancel every step not started yet; running ones finish. Returns how many."""
     with transaction.atomic():
         # One conditional UPDATE: a step the executor claims at the same moment is either
@@ -209,12 +215,28 @@ def cancel_pending_steps(*, batch: UnlinkBatch, user) -> int:
             state=StepState.CANCELLED,
             finished_at=timezone.now(),
             next_attempt_at=None,
-            error=f"cancelled by {user}",
+            error=reason or f"cancelled by {user}",
         )
         targets.release_finished(batch.pk)
         executor.settle_batch_state(batch.pk)
     log.info("batch %s: %s cancelled %d steps", batch.pk, user, cancelled)
     return cancelled
+
+
+def cancel_batches_of(*, connection: Connection, user) -> tuple[int, list[int]]:
+    """When a connection is disconnected: cancel what its unfinished batches have not started.
+    Returns how many steps were cancelled, and in which batches."""
+    unfinished = UnlinkBatch.objects.filter(connection=connection).exclude(
+        state__in=UnlinkBatch.SETTLED_STATES
+    )
+    count, batches = 0, []
+    for batch in unfinished:
+        cancelled = cancel_pending_steps(
+            batch=batch, user=user, reason=f"cancelled: {connection} was disconnected by {user}"
+        )
+        count += cancelled
+        batches.append(batch.pk)
+    return count, batches
 
 
 def retry_failed_steps(*, batch: UnlinkBatch, user, step_ids: Iterable[int] | None = None) -> int:

@@ -9,19 +9,28 @@ from . import selectors
 
 class BatchTable(tables.Table):
     id = tables.Column("Batch", linkify=("unlinking:batch", [tables.A("pk")]))
-    created_at = tables.DateTimeColumn(verbose_name="When", order_by=("created_at", "id"))
+    created_at = tables.DateTimeColumn(verbose_name="Queued", order_by=("created_at", "id"))
     created_by = tables.Column(
-        "Who", default="command line", order_by=("created_by__username", "id")
+        "Queued by", default="command line", order_by=("created_by__username", "id")
     )
     connection = tables.Column("Connection", order_by=("connection__name", "id"))
-    summary = tables.Column("What", orderable=False)
+    summary = tables.Column("What", orderable=False, attrs={"td": {"class": "wrap"}})
     state = tables.Column("State", order_by=("state", "id"))
     progress = tables.Column("Progress", accessor="pk", orderable=False)
 
     class Meta:
+        attrs = {"class": "object-table batches-table"}
+        order_by = ("-created_at",)  # newest first
         empty_text = (
             "No unlink batch yet: select invoices or payments in a linked list to start one."
         )
+
+    def value_state(self, record):
+        return selectors.status(record, selectors.progress(record)).label
+
+    def value_progress(self, record):
+        progress = selectors.progress(record)
+        return f"{progress.finished} of {progress.total} steps finished"
 
     def render_connection(self, value, record):
         if record.connection.disconnected_at:
@@ -38,18 +47,26 @@ class BatchTable(tables.Table):
         )
 
 
+def _cells(css: str) -> dict:
+    return {"th": {"class": css}, "td": {"class": css}}
+
+
 class StepTable(tables.Table):
     """Every step of a batch, with every attempt and every request it sent (exports.py writes
     the same as the audit CSV)."""
 
     position = NumberColumn("#")
     kind = tables.Column("Step")
-    target_label = tables.Column("Target")
+    target_label = tables.Column("Target", attrs=_cells("target"))
     state = BadgeColumn("State")
-    result = tables.Column("Result or reason", accessor="pk")
-    attempts = tables.Column("Attempts and requests", accessor="pk")
-    started_at = tables.DateTimeColumn(verbose_name="Started")
-    finished_at = tables.DateTimeColumn(verbose_name="Finished")
+    result = tables.Column("Result or reason", accessor="pk", attrs=_cells("result"))
+    attempts = tables.Column("Attempts and requests", accessor="pk", attrs=_cells("attempts"))
+    when = tables.TemplateColumn(
+        template_name="unlinking/_step_when.html",
+        verbose_name="Started, finished",
+        accessor="pk",
+        attrs=_cells("when"),
+    )
     retry = tables.TemplateColumn(template_name="unlinking/_retry_step.html", verbose_name="")
 
     class Meta:

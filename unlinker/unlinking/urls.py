@@ -5,7 +5,7 @@ from . import views
 app_name = "unlinking"
 urlpatterns = [
     path("unlink/<int:connection_id>/plan/", views.plan_page, name="plan"),
-    path("history/", views.history, name="history"),
+    path("history/", views.BatchList.as_view(), name="history"),
     path("history/<int:pk>/", views.batch_page, name="batch"),
     path("history/<int:pk>/retry/", views.retry, name="retry"),
     path("history/<int:pk>/resume/", views.resume, name="resume"),

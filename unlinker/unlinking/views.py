@@ -12,11 +12,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for
+from unlinker.core.listviews import ObjectListView
 from unlinker.core.selection import Selection
 
 from . import exports, selectors, services
 from .confirming import confirm
-from .filters import StepFilterSet
+from .filters import BatchFilterSet, StepFilterSet
 from .forms import PlanForm
 from .planning import InvoiceAfter, PaymentRemoval
 from .tables import BatchTable, StepTable
@@ -27,7 +28,6 @@ GROUPS_SHOWN = 50
 RECORDS_SHOWN = 20
 LIST_KINDS = ("invoices", "payments")  # the lists a plan is made from
 MAX_REDIRECT = 8000  # characters of a URL redirected to (Django refuses more than 16,384)
-BATCHES_PER_PAGE = 50
 STEPS_PER_PAGE = 100
 
 
@@ -133,19 +133,20 @@ def _cannot_plan(request, message: str):
     )
 
 
-@permission_required(BROWSE, raise_exception=True)
-@require_GET
-def history(request):
-    table = BatchTable(selectors.with_step_counts(selectors.batches_for(request.user)))
-    # Only the table's own columns: django-tables2 would read anything else as a field path.
-    sort = request.GET.getlist(table.order_by_field)
-    if sort := [alias for alias in sort if alias.removeprefix("-") in table.columns]:
-        table.order_by = sort
-    _paginate(request, table, BATCHES_PER_PAGE)
-    context = {"title": "Task history", "table": table}
-    if _wants_results(request):  # sorting or paging
-        return _fragment(render(request, "unlinking/history.html#results", context))
-    return _fragment(render(request, "unlinking/history.html", context))
+class BatchList(ObjectListView):
+    """Task history: the batches of every connection the user may read (archived ones too),
+    newest first, sortable, filtered by state, person, dates and connection."""
+
+    per_connection = False
+    title = "Task history"
+    template_name = "unlinking/history.html"
+    table_class = BatchTable
+    filterset_class = BatchFilterSet
+    export_name = "task-history"
+
+    def get_queryset(self, request, connection):
+        batches = selectors.batches_for(request.user).order_by("-created_at", "-id")
+        return selectors.with_step_counts(batches)
 
 
 @permission_required(BROWSE, raise_exception=True)
