@@ -1,12 +1,13 @@
 """The task history, a batch's page with its live partial and CSV export, retry and cancel."""
 
+import codecs
 import csv
 import io
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
+from unlinker.core.display import format_datetime, zone_of
 from unlinker.unlinking import selectors, services
 from unlinker.unlinking.models import StepState as S
 from unlinker.unlinking.models import UnlinkBatch
@@ -80,7 +81,7 @@ def test_the_batch_page_shows_every_step_and_filters_by_state(member, firm, oliv
 
     url = reverse("unlinking:batch", args=[batch.pk])
     html = client.get(url).content.decode()
-    assert "Payment RCPT-100 of 50.00 on INV-000001" in html
+    assert "Payment RCPT-100 of AUD 50.00 on INV-000001" in html
     assert '<span class="badge added">added</span>' in html
     assert "HTTP 422: payments still linked" in html
     assert "PUT xeropaymentlinks/9100" in html
@@ -136,8 +137,9 @@ def test_the_steps_export_as_an_audit_csv(member, firm, olive):
     response = client.get(reverse("unlinking:batch", args=[batch.pk]), {"_export": "csv"})
     assert response["Content-Type"].startswith("text/csv")
     assert f"unlink-batch-{batch.pk}-steps.csv" in response["Content-Disposition"]
-    body = b"".join(response.streaming_content).decode()
-    rows = list(csv.DictReader(io.StringIO(body)))
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert list(rows[0]) == [
         "Batch",
         "#",
@@ -160,13 +162,15 @@ def test_the_steps_export_as_an_audit_csv(member, firm, olive):
     first = rows[0]
     assert first["Batch"] == str(batch.pk) and first["#"] == "1"
     assert first["Step"] == "Unlink payment from Xero"
-    assert first["Target"] == "Payment RCPT-100 of 50.00 on INV-000001"
-    assert first["Added by the plan"] == "True"
+    assert first["Target"] == "Payment RCPT-100 of AUD 50.00 on INV-000001"
+    assert first["Added by the plan"] == "Yes"
     assert first["Actionstep id"] == str(firm.payments[0].actionstep_id)
     assert first["Xero id"] == firm.payments[0].xero_payment_id
     assert first["State"] == "Done"
     assert first["Requested by"] == "olive"
-    assert first["Requested at"] == timezone.localtime(batch.created_at).isoformat("T", "seconds")
+    # in the connection's timezone, named, as the pages show it
+    assert first["Requested at"] == format_datetime(batch.created_at, zone_of(firm.connection))
+    assert first["Requested at"].endswith((" AEDT", " AEST"))
     assert first["Started"] == "" and first["Finished"] == ""
     assert first["Sent"] == "PUT xeropaymentlinks/9100 linkStatus=Unlinked"
     assert first["Came back"] == "200 unlinked"
@@ -207,7 +211,7 @@ def test_retry_and_cancel_from_the_batch_page(member, firm):
     assert batch.steps.get(position=4).state == S.FAILED
 
     response = client.post(reverse("unlinking:cancel", args=[batch.pk]), follow=True)
-    assert b"step(s) cancelled" in response.content
+    assert b"5 steps cancelled; steps already running finish." in response.content
     assert set(batch.steps.values_list("state", flat=True)) == {S.CANCELLED, S.FAILED}
     batch.refresh_from_db()
     assert batch.state == UnlinkBatch.State.FINISHED

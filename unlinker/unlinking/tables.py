@@ -1,14 +1,14 @@
 import django_tables2 as tables
 from django.utils.html import format_html
 
-from unlinker.mirror.tables import BadgeColumn, NumberColumn
+from unlinker.mirror.tables import BadgeColumn, DateTimeColumn, NumberColumn
 
 from . import selectors
 
 
 class BatchTable(tables.Table):
     id = tables.Column("Batch", linkify=("unlinking:batch", [tables.A("pk")]))
-    created_at = tables.DateTimeColumn(verbose_name="When", order_by=("created_at", "id"))
+    created_at = DateTimeColumn("When", order_by=("created_at", "id"), zone_from="connection")
     created_by = tables.Column(
         "Who", default="command line", order_by=("created_by__username", "id")
     )
@@ -52,8 +52,8 @@ class StepTable(tables.Table):
     error = tables.Column("Error or reason")
     last_request = tables.Column("Sent")
     last_response = tables.Column("Came back")
-    started_at = tables.DateTimeColumn(verbose_name="Started")
-    finished_at = tables.DateTimeColumn(verbose_name="Finished")
+    started_at = DateTimeColumn("Started")  # in the batch's zone: see batch.html
+    finished_at = DateTimeColumn("Finished")
     retry = tables.TemplateColumn(template_name="unlinking/_retry_step.html")
 
     class Meta:

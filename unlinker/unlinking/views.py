@@ -13,6 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for
+from unlinker.core.display import money_totals, plural
 from unlinker.mirror.selection import KINDS, Selection
 
 from . import exports, selectors, services
@@ -104,7 +105,7 @@ def plan_view(request, connection, selection: Selection):
         "more_groups": max(0, len(plan.groups) - GROUPS_SHOWN),
         "stays": plan.stays_in_xero[:RECORDS_SHOWN],
         "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
-        "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
+        "stays_total": money_totals(plan.stays_in_xero),
     }
     if request.htmx and request.htmx.target == "plan":  # an option changed
         return render(request, "unlinking/plan.html#plan", context)
@@ -115,7 +116,7 @@ def plan_view(request, connection, selection: Selection):
             {
                 "label": change.label,
                 "count": len(change.steps),
-                "total": change.total,
+                "total": money_totals(change.steps),
                 "shown": [step.target_label for step in change.steps[:RECORDS_SHOWN]],
                 "more": max(0, len(change.steps) - RECORDS_SHOWN),
             }
@@ -188,7 +189,7 @@ def retry(request, pk):
         step_ids = [int(v) for v in request.POST.getlist("step") if v.isdecimal() and len(v) <= 19]
     count = services.retry_failed_steps(batch=batch, user=request.user, step_ids=step_ids)
     if count:
-        messages.success(request, f"{count} step(s) queued again.")
+        messages.success(request, f"{plural(count, 'step')} queued again.")
     else:
         messages.info(request, "There was no failed step to retry.")
     return redirect("unlinking:batch", pk=batch.pk)
@@ -200,7 +201,9 @@ def cancel(request, pk):
     batch = selectors.batch_for(request.user, pk)
     count = services.cancel_pending_steps(batch=batch, user=request.user)
     if count:
-        messages.success(request, f"{count} step(s) cancelled; steps already running finish.")
+        messages.success(
+            request, f"{plural(count, 'step')} cancelled; steps already running finish."
+        )
     else:
         messages.info(request, "There was no step left to cancel.")
     return redirect("unlinking:batch", pk=batch.pk)
