@@ -12,6 +12,8 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from unlinker.integrations import actionstep_resources as _actionstep
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("UNLINKER_VAR_DIR", BASE_DIR / "var"))
 
@@ -160,6 +162,8 @@ LANGUAGE_CODE = "en-au"
 TIME_ZONE = os.environ.get("TIME_ZONE", "Australia/Sydney")
 USE_I18N = True
 USE_TZ = True
+# One date and one date-time format everywhere, Django's own included (unlinker/core/display.py).
+FORMAT_MODULE_PATH = ["unlinker.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
@@ -280,6 +284,11 @@ XERO_SCOPES = os.environ.get(
 XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60)
 XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5)
 XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000)
+# The lists link each record to its page in Xero (a documented pattern on this base) and in
+# Actionstep (patterns that are assumptions: see unlinker/integrations/weblinks.py).
+XERO_WEB_URL = os.environ.get("XERO_WEB_URL", "https://go.xero.com").rstrip("/")
+ACTIONSTEP_MATTER_URL = os.environ.get("ACTIONSTEP_MATTER_URL", _actionstep.MATTER_PAGE_URL)
+ACTIONSTEP_INVOICE_URL = os.environ.get("ACTIONSTEP_INVOICE_URL", _actionstep.INVOICE_PAGE_URL)
 HTTP_TIMEOUT_SECONDS = float(os.environ.get("HTTP_TIMEOUT_SECONDS", "30"))
 # How long a call waits for its tenant's throttle before giving up (RateLimited).
 API_THROTTLE_MAX_WAIT_SECONDS = float(os.environ.get("API_THROTTLE_MAX_WAIT_SECONDS", "120"))

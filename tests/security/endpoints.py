@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from unlinker.accounts import roles
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, MANAGE_CONNECTIONS, QUEUE_UNLINK
-from unlinker.mirror.filters import LinkedInvoiceFilterSet
+from unlinker.mirror.filters import LinkedInvoiceFilterSet, LinkedPaymentFilterSet
 from unlinker.reconciliation.filters import FindingFilterSet
 from unlinker.reconciliation.models import Finding
 
@@ -94,7 +94,10 @@ class Endpoint:
 
 
 # --- The fields each page reads ------------------------------------------------------------
-FILTER = tuple(LinkedInvoiceFilterSet.base_filters)  # the payments' are a subset
+# The two lists' filters: mostly the same, each with one of its own.
+FILTER = tuple(
+    dict.fromkeys([*LinkedInvoiceFilterSet.base_filters, *LinkedPaymentFilterSet.base_filters])
+)
 FINDING_FILTER = tuple(FindingFilterSet.base_filters)
 TABLE = ("sort", "page", "per_page", "_export")
 LIST = FILTER + TABLE

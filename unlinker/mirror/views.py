@@ -10,7 +10,7 @@ from unlinker.core.listviews import BulkAction, ObjectListView
 from unlinker.unlinking.views import plan_view
 
 from .selection import KINDS, Selection
-from .tables import LinkedInvoiceTable, LinkedPaymentTable
+from .tables import INVOICE_EXPORT, PAYMENT_EXPORT, LinkedInvoiceTable, LinkedPaymentTable
 
 UNLINK = BulkAction("Unlink from Xero", "mirror:unlink", QUEUE_UNLINK, style="danger")
 
@@ -42,7 +42,9 @@ class LinkedInvoiceList(LinkedRecordList):
         "to an invoice are unlinked before it."
     )
     table_class = LinkedInvoiceTable
+    nouns = ("invoice", "invoices")
     export_name = "linked-xero-invoices"
+    export_columns = INVOICE_EXPORT
 
 
 class LinkedPaymentList(LinkedRecordList):
@@ -51,7 +53,9 @@ class LinkedPaymentList(LinkedRecordList):
     title = "Linked Xero Payments"
     lead = "Payments in Actionstep linked to a payment in Xero."
     table_class = LinkedPaymentTable
+    nouns = ("payment", "payments")
     export_name = "linked-xero-payments"
+    export_columns = PAYMENT_EXPORT
 
 
 LISTS = {view.kind: view for view in (LinkedInvoiceList, LinkedPaymentList)}

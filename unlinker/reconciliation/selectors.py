@@ -35,7 +35,10 @@ def latest_finished_run(connection) -> ReconciliationRun | None:
 
 
 def findings_of(run: ReconciliationRun | None) -> QuerySet[Finding]:
-    return Finding.objects.filter(run=run) if run else Finding.objects.none()
+    if run is None:
+        return Finding.objects.none()
+    # the invoice's Actionstep id, matter and contact: its link and the search box read them
+    return Finding.objects.filter(run=run).select_related("invoice")
 
 
 # --- clean-up -----------------------------------------------------------------------------
