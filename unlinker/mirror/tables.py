@@ -65,6 +65,14 @@ class TextColumn(tables.Column):
         return format_html('<span class="truncate" title="{}">{}</span>', value, value)
 
 
+class InvoiceNumberColumn(TextColumn):
+    """An invoice's number, which stays in view, opening the invoice in Actionstep."""
+
+    def __init__(self, header: str, *, href, **kwargs):
+        kwargs.setdefault("attrs", _attrs("number"))
+        super().__init__(header, href=href, where="Actionstep", **kwargs)
+
+
 class NumberColumn(tables.Column):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("attrs", _attrs("num"))
@@ -203,12 +211,8 @@ class PaymentsOfInvoiceColumn(NumberColumn):
 
 class LinkedInvoiceTable(tables.Table):
     pk = tables.CheckBoxColumn(accessor="pk", attrs=SELECT_ATTRS)
-    invoice_number = TextColumn(
-        "Number",
-        order_by=_by("invoice_number"),
-        href=_invoice_in_actionstep,
-        where="Actionstep",
-        attrs=_attrs("number"),
+    invoice_number = InvoiceNumberColumn(
+        "Number", order_by=_by("invoice_number"), href=_invoice_in_actionstep
     )
     invoice_date = DateColumn("Date", order_by=_by("invoice_date"))
     matter_name = TextColumn(
@@ -239,12 +243,8 @@ class LinkedPaymentTable(tables.Table):
     pk = tables.CheckBoxColumn(accessor="pk", attrs=SELECT_ATTRS)
     reference = TextColumn("Reference", order_by=_by("reference"), attrs=_attrs("number"))
     payment_date = DateColumn("Date", order_by=_by("payment_date"))
-    invoice_number = TextColumn(
-        "Invoice",
-        order_by=_by("invoice_number"),
-        href=_invoice_in_actionstep,
-        where="Actionstep",
-        attrs=_attrs("number"),
+    invoice_number = InvoiceNumberColumn(
+        "Invoice", order_by=_by("invoice_number"), href=_invoice_in_actionstep
     )
     matter_name = TextColumn(
         "Matter", order_by=_by("matter_name"), href=_matter_in_actionstep, where="Actionstep"

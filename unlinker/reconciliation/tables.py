@@ -7,8 +7,8 @@ from unlinker.mirror.tables import (
     SELECT_ATTRS,
     XERO_LABELS,
     BadgeColumn,
+    InvoiceNumberColumn,
     MoneyColumn,
-    TextColumn,
     XeroColumn,
     _attrs,
 )
@@ -51,12 +51,8 @@ def _invoice_in_actionstep(finding, connection) -> str:
 class FindingTable(tables.Table):
     pk = CleanableCheckBoxColumn(accessor="pk", attrs=SELECT_ATTRS)
     kind = BadgeColumn("Finding", order_by=_by("kind"))
-    invoice_number = TextColumn(
-        "Invoice",
-        order_by=_by("invoice_number"),
-        href=_invoice_in_actionstep,
-        where="Actionstep",
-        attrs=_attrs("number"),
+    invoice_number = InvoiceNumberColumn(
+        "Invoice", order_by=_by("invoice_number"), href=_invoice_in_actionstep
     )
     xero_status = XeroColumn(
         "In Xero",

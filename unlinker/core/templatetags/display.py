@@ -38,18 +38,22 @@ def day(value):
     return display.format_date(value)
 
 
+def _time(value, zone_, title: str, text: str):
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        display.local(value, zone_).isoformat(timespec="seconds"),
+        title,
+        text,
+    )
+
+
 @register.filter
 def moment(value, connection=None):
     """A date and time with its zone named, in a <time> whose tooltip names the zone in full."""
     if not value:
         return ""
     zone_ = _zone(connection)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        display.local(value, zone_).isoformat(timespec="seconds"),
-        display.zone_name(zone_),
-        display.format_datetime(value, zone_),
-    )
+    return _time(value, zone_, display.zone_name(zone_), display.format_datetime(value, zone_))
 
 
 @register.filter
@@ -58,12 +62,7 @@ def ago(value, connection=None):
     if not value:
         return ""
     zone_ = _zone(connection)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        display.local(value, zone_).isoformat(timespec="seconds"),
-        display.format_datetime(value, zone_),
-        display.relative(value),
-    )
+    return _time(value, zone_, display.format_datetime(value, zone_), display.relative(value))
 
 
 @register.filter
