@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from unlinker import vardir
+from unlinker.integrations import actionstep_resources
 
 BASE_DIR = vardir.BASE_DIR
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -227,6 +228,8 @@ LANGUAGE_CODE = "en-au"
 TIME_ZONE = env_str("TIME_ZONE", "Australia/Sydney")
 USE_I18N = True
 USE_TZ = True
+# One date and one date-time format everywhere, Django's own included (unlinker/core/display.py).
+FORMAT_MODULE_PATH = ["unlinker.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / vardir.STATIC_FOLDER)))
@@ -370,6 +373,11 @@ OAUTH_CONSENT_ORIGINS = env_list("OAUTH_CONSENT_ORIGINS", "")
 XERO_CALLS_PER_MINUTE = env_int("XERO_CALLS_PER_MINUTE", 60, minimum=1)
 XERO_CONCURRENT_CALLS = env_int("XERO_CONCURRENT_CALLS", 5, minimum=1)
 XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000, minimum=1)
+# The lists link each record to its page in Xero (a documented pattern on this base) and in
+# Actionstep (patterns that are assumptions: see unlinker/integrations/weblinks.py).
+XERO_WEB_URL = env_str("XERO_WEB_URL", "https://go.xero.com").rstrip("/")
+ACTIONSTEP_MATTER_URL = env_str("ACTIONSTEP_MATTER_URL", actionstep_resources.MATTER_PAGE_URL)
+ACTIONSTEP_INVOICE_URL = env_str("ACTIONSTEP_INVOICE_URL", actionstep_resources.INVOICE_PAGE_URL)
 HTTP_TIMEOUT_SECONDS = env_float("HTTP_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How long a call waits for its tenant's throttle before giving up (RateLimited).
 API_THROTTLE_MAX_WAIT_SECONDS = env_float("API_THROTTLE_MAX_WAIT_SECONDS", 120.0, minimum=0)

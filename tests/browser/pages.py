@@ -9,6 +9,8 @@ import csv
 import io
 import re
 import shutil
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -152,7 +154,8 @@ class LinkedListPage(AppPage):
         expect(panel).to_contain_text("Synced from Actionstep", timeout=BACKGROUND_WORK_MS)
 
     def filter(self, **fields: str) -> None:
-        """Fill the Filter form's fields by label and apply it: htmx swaps the results."""
+        """Fill the Filter form's fields by label and apply it: htmx swaps the results (this
+        waits for them, as a person waits to see them)."""
         form = self.page.get_by_role("search", name="Filter")
         for label, value in fields.items():
             field = form.get_by_label(label, exact=True)
@@ -160,10 +163,32 @@ class LinkedListPage(AppPage):
                 field.select_option(value)  # by value or by the option's label
             else:
                 field.fill(value)
-        form.get_by_role("button", name="Filter", exact=True).click()
+        with self.swapped():
+            form.get_by_role("button", name="Filter", exact=True).click()
 
     def show_rows_per_page(self, size: int) -> None:
-        self.page.get_by_label("Rows per page").select_option(str(size))
+        with self.swapped():
+            self.page.get_by_label("Rows per page").select_option(str(size))
+
+    def go_to_page(self, number: int) -> None:
+        with self.swapped():
+            self.page.get_by_role("navigation", name="Pages").get_by_role(
+                "link", name=str(number), exact=True
+            ).click()
+
+    @contextmanager
+    def swapped(self):
+        """Until htmx has swapped in the answer to the request made inside."""
+        self.page.evaluate(
+            "window.__settled = false; document.addEventListener('htmx:afterSettle',"
+            " () => { window.__settled = true; }, {once: true})"
+        )
+        yield
+        # (polled from here: wait_for_function evaluates a string, which the CSP forbids)
+        deadline = time.monotonic() + 10
+        while not self.page.evaluate("window.__settled === true"):
+            assert time.monotonic() < deadline, "htmx swapped in no answer"
+            self.page.wait_for_timeout(20)
 
     def tick(self, record: str) -> None:
         self.page.get_by_role("checkbox", name=f"Select {record}", exact=True).check()
@@ -193,7 +218,7 @@ class PlanPage(AppPage):
         return self.steps.filter(has=self.page.locator(".badge.added"))
 
     def step_targets(self) -> list[str]:
-        """What each step acts on, in the plan's order ("Payment EFT 1 of 500.00 on INV-1")."""
+        """What each step acts on, in the plan's order ("Payment EFT 1 of AUD 500.00 on INV-1")."""
         return [
             text.split(": ", 1)[1].removesuffix(" added") for text in self.steps.all_inner_texts()
         ]
@@ -251,8 +276,14 @@ class BatchPage(AppPage):
     def export_csv(self) -> list[list[str]]:
         with self.page.expect_download() as download:
             self.page.get_by_role("link", name="Export all steps and every attempt as CSV").click()
-        text = Path(download.value.path()).read_text(encoding="utf-8")
-        return list(csv.reader(io.StringIO(text)))
+        return read_csv(download.value)
+
+
+def read_csv(download) -> list[list[str]]:
+    """A downloaded CSV as Excel would read it: it must start with UTF-8's byte-order mark."""
+    raw = Path(download.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "no BOM: Excel would not read the file as UTF-8"
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
 
 
 class ReconciliationPage(AppPage):

@@ -66,6 +66,7 @@ def payments(
             "amount": Decimal("10.00") + n,
             "reference": f"PAY-{n:05d}",
         }
+        values["currency"] = invoice.currency if invoice else "AUD"
         if invoice:
             values["invoice_number"] = invoice.invoice_number
         rows.append(LinkedPayment(**(values | fields)))

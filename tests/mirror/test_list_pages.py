@@ -27,6 +27,13 @@ def payments_url(conn) -> str:
     return reverse("mirror:payment_list", args=[conn.pk])
 
 
+def body(response) -> str:
+    """The page, or the whole of a streamed CSV."""
+    if response.streaming:
+        return b"".join(response.streaming_content).decode("utf-8")
+    return response.content.decode()
+
+
 def listed(response) -> list[str]:
     """The ids of the rows on the page, in order (operators see a checkbox per row)."""
     return re.findall(r'name="pk" value="(\d+)"', response.content.decode())
@@ -103,7 +110,7 @@ def test_rows_of_another_connection_never_show(member_of, firm, other_firm):
     client = member_of("operator")
     for params in ({}, {"contact": "OTHER-FIRM"}, {"matter": "OTHER"}, {"_export": "csv"}):
         for url in (invoices_url(firm), payments_url(firm)):
-            assert b"OTHER-FIRM-SECRET" not in client.get(url, params).content, params
+            assert "OTHER-FIRM-SECRET" not in body(client.get(url, params)), params
 
 
 # --- Content --------------------------------------------------------------------------------
@@ -120,13 +127,17 @@ def test_invoice_rows(member_of, firm):
         matter_name="Estate of Brown",
     )
     page = member_of("operator").get(invoices_url(firm)).content.decode()
-    for text in ("INV-9", "XN-9", "Estate of Brown", '<td class="num">1,234.50</td>'):
+    money = '<span class="currency">AUD</span> <span class="amount">1,234.50</span>'
+    for text in ("INV-9", "Estate of Brown", money):
         assert text in page
-    assert '<td class="num">3</td>' in page
-    assert '<span class="badge VOIDED">Voided</span>' in page
+    # the count opens the payments list at the invoice's linked payments
+    payments = payments_url(firm) + "?invoice=INV-9&amp;link_status=linked"
+    assert f'<a href="{payments}" title="3 linked payments of INV-9"' in page
     assert '<span class="badge linked">Linked</span>' in page
-    assert '<th class="num orderable">' in page  # numbers are right-aligned, headers too
-    assert '<span id="list-count" class="count">1 linked invoice</span>' in page
+    assert '<th class="money-col num orderable">' in page  # right-aligned, headers too
+    assert '<span id="list-count" class="count">1 invoice</span>' in page
+    # no Xero id, no link to Xero; Xero's number shows where it differs
+    assert '<span class="badge VOIDED">XN-9 · Voided</span>' in page
 
 
 def test_payment_rows_show_their_invoice(member_of, firm):
@@ -134,7 +145,7 @@ def test_payment_rows_show_their_invoice(member_of, firm):
     factories.payment(firm, invoice=invoice, reference="DEP-1", amount=Decimal("50"))
     page = member_of("viewer").get(payments_url(firm)).content.decode()
     assert "INV-77" in page and "DEP-1" in page
-    assert '<td class="num">50.00</td>' in page
+    assert '<span class="currency">AUD</span> <span class="amount">50.00</span>' in page
 
 
 def test_names_from_upstream_are_escaped(member_of, firm):
@@ -238,8 +249,9 @@ def test_pages(member_of, firm):
 @pytest.mark.parametrize(
     "page, shown",
     [
-        ("-1", "101–120"),
-        ("0", "101–120"),
+        ("-1", "1–50"),  # not the last page
+        ("0", "1–50"),
+        ("2", "51–100"),
         ("999999999999999999999999", "101–120"),
         ("abc", "1–50"),
         ("1.5", "1–50"),
@@ -278,19 +290,30 @@ def test_page_links_keep_filter_sort_and_page_size(member_of, firm):
 
 def test_htmx_gets_the_table_partial_with_out_of_band_fragments(member_of, firm):
     factories.invoices(firm, 60)
-    response = member_of("operator").get(
-        invoices_url(firm), {"sort": "-total", "page": "2"}, headers=HTMX
-    )
+    client = member_of("operator")
+    response = client.get(invoices_url(firm), {"sort": "-total", "page": "2"}, headers=HTMX)
     body = response.content.decode()
-    assert "<html" not in body and 'role="search"' not in body
-    assert '<span id="list-count" class="count" hx-swap-oob="true">60 linked invoices' in body
-    assert '<div id="list-actions" class="list-actions" hx-swap-oob="true">' in body
+    assert "<html" not in body and "<h1>" not in body
+    assert '<span id="list-count" class="count" hx-swap-oob="true">60 invoices' in body
+    assert '<div id="list-actions" class="list-actions" hx-swap-oob="true"' in body
     unlink = reverse("unlinking:plan", args=[firm.pk])
     assert f'formaction="{unlink}?sort=-total&amp;page=2"' in body
+    # a sort or page link brings back the sort the filter form keeps ...
     assert (
         '<span id="list-sort" hx-swap-oob="true"><input type="hidden" name="sort" value="-total">'
         in body
     )
+    assert 'id="list-filter"' not in body
+    # ... and the form's own submission the whole form, as the table applies it
+    body = client.get(
+        invoices_url(firm),
+        {"sort": "-total", "date_from": "3/1/2025"},
+        headers=HTMX | {"HX-Trigger": "list-filter"},
+    ).content.decode()
+    form = re.search(r'<form id="list-filter".*?</form>', body, re.S)[0]
+    assert 'hx-swap-oob="true"' in form
+    assert '<input type="hidden" name="sort" value="-total">' in form
+    assert 'value="3 Jan 2025"' in form  # the date as understood
     assert len(listed(response)) == 10
     assert "HX-Request" in response["Vary"]
 
@@ -332,7 +355,7 @@ def test_nothing_matching_offers_to_clear_the_filter(member_of, firm):
         assert f'<a class="button" href="{invoices_url(firm)}">Clear the filter</a>' in body
 
 
-@pytest.mark.parametrize("headers", [{}, HTMX])
+@pytest.mark.parametrize("headers", [{}, HTMX | {"HX-Trigger": "list-filter"}])
 def test_invalid_filter_is_shown_on_the_page_and_lists_nothing(member_of, firm, headers):
     factories.invoices(firm, 3)
     response = member_of("operator").get(
@@ -342,8 +365,14 @@ def test_invalid_filter_is_shown_on_the_page_and_lists_nothing(member_of, firm, 
     )
     assert response.status_code == 200
     body = response.content.decode()
-    assert '<li id="id_date_from_error">Invoice date from: Enter a valid date.</li>' in body
-    assert "Total to: Must not be less than “Total from”." in body
+    assert '<li><a href="#id_date_from">Invoice date from</a>: Enter a valid date.</li>' in body
+    assert "Total to</a>: Must not be less than “Total from”." in body
+    # each field in error is marked and says why beside it (htmx brings the form back too)
+    field = re.search(r'<input type="text" name="date_from" value="2024-13-45"[^>]*>', body)[0]
+    assert 'aria-invalid="true"' in field
+    assert 'aria-describedby="id_date_from_error"' in field
+    assert '<p class="field-error" id="id_date_from_error">Enter a valid date.</p>' in body
+    assert '<div class="field invalid">' in body
     assert listed(response) == []
     assert "Unlink from Xero" not in body
 
@@ -352,8 +381,11 @@ def test_invalid_filter_is_shown_on_the_page_and_lists_nothing(member_of, firm, 
 
 
 def exported(response) -> list[list[str]]:
-    assert response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.content.decode())))
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.streaming  # written as it is read, never built whole
+    text = body(response)
+    assert text.startswith("\ufeff")  # a BOM: Excel reads UTF-8
+    return list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
 
 
 def test_export_is_the_whole_filtered_sorted_list(member_of, firm, other_firm):
@@ -378,7 +410,8 @@ def test_export_values_are_plain_and_formulas_stay_text(member_of, firm):
     header, row = exported(member_of("viewer").get(invoices_url(firm), {"_export": "csv"}))
     record = dict(zip(header, row, strict=True))
     assert record["Contact"] == '\'=HYPERLINK("http://evil")'
-    assert record["Total"] == "1234.50"
+    assert record["Total"] == "1234.50"  # a number a spreadsheet sums; its currency beside it
+    assert record["Currency"] == "AUD"
     assert record["Xero status"] == "Not checked"
     assert "pk" not in header and "" not in header
 

@@ -74,7 +74,9 @@ def confirmed(response) -> dict:
 def totals(html: str) -> dict[str, tuple[str, str]]:
     table = re.search(r'<table class="plan-counts cleanup-totals">.*?</table>', html, re.S)[0]
     rows = re.findall(
-        r'<tr><td>(.*?)</td><td class="num">(.*?)</td><td class="num">(.*?)</td>', table
+        r'<tr><td>(.*?)</td><td class="num">(.*?)</td><td class="num">'
+        r'<span class="money">(.*?)</span></td>',
+        table,
     )
     return {label: (count, total) for label, count, total in rows}
 
@@ -92,23 +94,23 @@ def test_the_confirm_page_lists_exactly_what_would_change_in_xero(client_for, re
     assert response.status_code == 200
     html = response.content.decode()
     assert totals(html) == {
-        "Delete payment in Xero": ("3", "300.00"),
-        "Void invoice in Xero": ("3", "870.00"),
-        "Left to a person": ("2", "400.00"),
+        "Delete payment in Xero": ("3", "AUD 300.00"),
+        "Void invoice in Xero": ("3", "AUD 870.00"),
+        "Left to a person": ("2", "AUD 400.00"),
     }
     assert sorted(listed(html, "Delete payment in Xero")) == [
-        f"Payment R200 of 200.00 on {n[3]}",
-        f"Payment R30 of 30.00 on {n[1]}",
-        f"Payment R70 of 70.00 on {n[1]}",
+        f"Payment R200 of AUD 200.00 on {n[3]}",
+        f"Payment R30 of AUD 30.00 on {n[1]}",
+        f"Payment R70 of AUD 70.00 on {n[1]}",
     ]
     assert listed(html, "Void invoice in Xero") == [
-        f"Invoice {n[0]} · Test Client · 220.00",
-        f"Invoice {n[1]} · Test Client · 100.00",
-        f"Duplicate {n[2]} in Xero · Test Client · 550.00",
+        f"Invoice {n[0]} (Test Client), AUD 220.00",
+        f"Invoice {n[1]} (Test Client), AUD 100.00",
+        f"Duplicate {n[2]} in Xero (Test Client), AUD 550.00",
     ]
     assert sorted(listed(html, "Left to a person")) == [
-        f"Invoice {n[3]} · Test Client · 300.00",
-        f"Payment BATCH of 100.00 on {n[3]}",
+        f"Invoice {n[3]} (Test Client), AUD 300.00",
+        f"Payment BATCH of AUD 100.00 on {n[3]}",
     ]
     assert "part of a Xero batch payment: remove it in Xero by hand" in html
     assert "Queue 6 steps" in html
@@ -185,7 +187,7 @@ def test_select_all_matching_cleans_up_what_the_filter_matches(client_for, repor
     response = client_for("admin").post(cleanup_url(connection, "?kind=duplicate"), {"_all": "1"})
     html = response.content.decode()
     assert totals(html) == {
-        "Void invoice in Xero": ("1", "550.00"),
+        "Void invoice in Xero": ("1", "AUD 550.00"),
         "Left to a person": ("0", "0.00"),
     }
     assert 'name="_all" value="1"' in html

@@ -116,8 +116,8 @@ def test_linked_pairs_whose_total_amount_paid_or_contact_differ_are_mismatches(u
 
     details = dict(Finding.objects.filter(run=run).values_list("invoice_number", "detail"))
     assert details == {
-        numbers[0]: "total 1100.00 in Actionstep, 1000.00 in Xero",
-        numbers[1]: "paid 100.00 in Actionstep, 0.00 in Xero",
+        numbers[0]: "total AUD 1,100.00 in Actionstep, AUD 1,000.00 in Xero",
+        numbers[1]: "paid AUD 100.00 in Actionstep, AUD 0.00 in Xero",
         numbers[2]: "contact 'Carol Jones' / 'Alice Smith'",
     }
     assert only(run, mismatch=3)

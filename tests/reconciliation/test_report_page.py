@@ -57,7 +57,9 @@ def url(connection, **query) -> str:
 
 def numbers(response) -> list[str]:
     return re.findall(
-        r"<td >(INV-\d+|&lt;script.*?|=HYPERLINK\(1\))</td>", response.content.decode()
+        r'<td class="number">(?:<span class="truncate" title="[^"]*">)?'
+        r"(INV-\d+|&lt;script.*?|=HYPERLINK\(1\))</span></td>",
+        response.content.decode(),
     )
 
 
@@ -110,18 +112,23 @@ def test_the_findings_export_as_csv(member, firm, report):
     response = member("viewer").get(url(firm, _export="csv", kind="mismatch"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeff")  # a BOM: Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(body.removeprefix("\ufeff"))))
     assert rows[0] == [
         "Finding",
         "Invoice",
         "In Xero",
+        "Currency",
         "Actionstep total",
         "Xero total",
         "Xero invoice",
         "Detail",
     ]
     assert len(rows) == 2
-    assert rows[1][:3] == ["Amounts or contact differ", "'=HYPERLINK(1)", "AUTHORISED"]
+    assert rows[1][:3] == ["Amounts or contact differ", "'=HYPERLINK(1)", "Authorised"]
+    # the invoice's page in Xero, not its bare GUID
+    assert rows[1][6].startswith("https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=")
 
 
 def test_htmx_gets_only_the_results(member, firm, report):

@@ -25,7 +25,7 @@ from unlinker.accounts.roles import (
     QUEUE_UNLINK,
     REFRESH,
 )
-from unlinker.mirror.filters import LinkedInvoiceFilterSet
+from unlinker.mirror.filters import LinkedInvoiceFilterSet, LinkedPaymentFilterSet
 from unlinker.reconciliation.filters import FindingFilterSet
 from unlinker.reconciliation.models import Finding
 
@@ -105,7 +105,10 @@ class Endpoint:
 
 
 # --- The fields each page reads ------------------------------------------------------------
-FILTER = tuple(LinkedInvoiceFilterSet.base_filters)  # the payments' are a subset
+# The two lists' filters: mostly the same, each with one of its own.
+FILTER = tuple(
+    dict.fromkeys([*LinkedInvoiceFilterSet.base_filters, *LinkedPaymentFilterSet.base_filters])
+)
 FINDING_FILTER = tuple(FindingFilterSet.base_filters)
 TABLE = ("sort", "page", "per_page", "_export")
 LIST = FILTER + TABLE

@@ -47,6 +47,7 @@ def payment(pk: int, of: LinkedInvoice | None = None, **fields) -> LinkedPayment
         "invoice_number": of.invoice_number if of else "INV-999999",
         "payment_date": date(2025, 2, 1),
         "amount": Decimal("50.00"),
+        "currency": of.currency if of else "AUD",
         "reference": f"RCPT-{pk}",
         "xero_payment_id": f"11111111-0000-0000-0000-{pk:012d}",
         "synced_at": SYNCED,

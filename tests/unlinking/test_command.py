@@ -29,9 +29,13 @@ def test_a_dry_run_prints_the_plan_and_queues_nothing(firm):
         "--dry-run",
     )  # fmt: skip
     assert "Plan: 1 invoice · 4 steps · reverse payments · revert invoices" in out
-    assert "    1. Unlink payment from Xero: Payment RCPT-100 of 50.00 on INV-000001 [added]" in out
     assert (
-        "    2. Unlink invoice from Xero: Invoice INV-000001 · Smith & Co · 110.00 (after 1)" in out
+        "    1. Unlink payment from Xero: Payment RCPT-100 of AUD 50.00 on INV-000001 [added]"
+        in out
+    )
+    assert (
+        "    2. Unlink invoice from Xero: Invoice INV-000001 (Smith & Co), AUD 110.00 (after 1)"
+        in out
     )
     assert "    3. Reverse payment in Actionstep: Payment RCPT-100" in out
     assert "    4. Revert invoice to draft in Actionstep: Invoice INV-000001" in out
@@ -52,7 +56,7 @@ def test_without_dry_run_it_queues_and_prints_the_batch(firm, make_user):
     )  # fmt: skip
     batch = UnlinkBatch.objects.get()
     assert f"Queued batch {batch.pk}: 1 invoice, 1 payment · 6 steps · Xero clean-up" in out
-    assert "In Xero: Void invoice in Xero: 1, totalling 110.00" in out
+    assert "In Xero: Void invoice in Xero: 1, totalling AUD 110.00" in out
     assert batch.created_by == admin
     assert batch.selection == {
         "source": "command line",

@@ -1,5 +1,6 @@
 """The task history, a batch's page with its live partial and CSV export, retry and cancel."""
 
+import codecs
 import csv
 import io
 
@@ -7,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from unlinker.core.display import format_datetime, zone_of
 from unlinker.unlinking import executor, selectors, services
 from unlinker.unlinking.models import StepAttempt, StepRequest, UnlinkBatch
 from unlinker.unlinking.models import StepState as S
@@ -129,7 +131,7 @@ def test_the_batch_page_shows_every_step_and_filters_by_state(member, firm, oliv
 
     url = reverse("unlinking:batch", args=[batch.pk])
     html = client.get(url).content.decode()
-    assert "Payment RCPT-100 of 50.00 on INV-000001" in html
+    assert "Payment RCPT-100 of AUD 50.00 on INV-000001" in html
     assert '<span class="badge added">added</span>' in html
     assert "HTTP 422: payments still linked" in html
     assert "<code>PUT /rest/xeropaymentlinks/9100</code> → 200" in html
@@ -188,8 +190,9 @@ def test_the_steps_export_as_an_audit_csv_with_every_attempt(member, firm, olive
     response = client.get(reverse("unlinking:batch", args=[batch.pk]), {"_export": "csv"})
     assert response["Content-Type"].startswith("text/csv")
     assert f"unlink-batch-{batch.pk}-steps.csv" in response["Content-Disposition"]
-    body = b"".join(response.streaming_content).decode()
-    rows = list(csv.DictReader(io.StringIO(body)))
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert list(rows[0])[:12] == [
         "Batch",
         "#",
@@ -208,12 +211,15 @@ def test_the_steps_export_as_an_audit_csv_with_every_attempt(member, firm, olive
     lost, reread = rows[0], rows[1]
     assert lost["Batch"] == str(batch.pk) and lost["#"] == "1"
     assert lost["Step"] == "Unlink payment from Xero"
-    assert lost["Target"] == "Payment RCPT-100 of 50.00 on INV-000001"
+    assert lost["Target"] == "Payment RCPT-100 of AUD 50.00 on INV-000001"
+    assert lost["Added by the plan"] == "Yes"
     assert lost["Actionstep id"] == str(firm.payments[0].actionstep_id)
     assert lost["Xero id"] == firm.payments[0].xero_payment_id
     assert lost["State"] == "Done"
     assert lost["Requested by"] == "olive"
-    assert lost["Requested at"] == timezone.localtime(batch.created_at).isoformat("T", "seconds")
+    # in the connection's timezone, named, as the pages show it
+    assert lost["Requested at"] == format_datetime(batch.created_at, zone_of(firm.connection))
+    assert lost["Requested at"].endswith((" AEDT", " AEST"))
     assert (lost["Attempt"], lost["Method"], lost["Path"]) == (
         "1",
         "PUT",

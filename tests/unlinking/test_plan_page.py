@@ -51,7 +51,7 @@ def test_the_plan_groups_payments_under_their_invoice_and_marks_what_was_added(m
     assert re.search(r"Unlink invoice from Xero</td><td class=\"num\">3</td>", html)
     assert "Unlinked invoices still exist in Xero" in html
     assert "creates it in Xero again — a duplicate" in html
-    assert "6 records totalling 480.00 stay in Xero" in html
+    assert '6 records totalling <span class="money">AUD 480.00</span> stay in Xero' in html
     assert "Xero clean-up not chosen" in html
     assert "Queue 6 steps" in html
     assert not UnlinkBatch.objects.exists()
@@ -80,9 +80,9 @@ def test_reverting_without_removing_payments_is_skipped_with_the_reason(member, 
 def test_the_xero_clean_up_option_is_offered_to_admins_with_what_it_would_do(member, firm, URL):
     html = member("admin").post(URL, selection_of(firm)).content.decode()
     assert 'name="xero_cleanup"' in html
-    assert "Delete payment in Xero: 3, totalling 150.00" in html
-    assert "Void invoice in Xero: 3, totalling 330.00" in html
-    assert "Invoice INV-000003 · Smith &amp; Co · 110.00" in html
+    assert 'Delete payment in Xero: 3, totalling <span class="money">AUD 150.00</span>' in html
+    assert 'Void invoice in Xero: 3, totalling <span class="money">AUD 330.00</span>' in html
+    assert "Invoice INV-000003 (Smith &amp; Co), AUD 110.00" in html
 
     html = member("operator").post(URL, selection_of(firm)).content.decode()
     assert 'name="xero_cleanup"' not in html
@@ -234,7 +234,7 @@ def test_a_plan_of_10000_steps_is_summarised(client_for):
     assert "Queue 10,000 steps" in html
     assert html.count('<section class="plan-group') == 50
     assert "and 4,950 more invoices" in html
-    assert "10,000 records totalling 800,000.00 stay in Xero" in html
+    assert '10,000 records totalling <span class="money">AUD 800,000.00</span> stay in Xero' in html
     assert len(response.content) < 200_000
 
 

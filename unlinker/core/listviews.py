@@ -1,29 +1,36 @@
 """List pages declared the NetBox way, kept small: a queryset, a FilterSet, a django-tables2
-Table, a template and the bulk actions that the user's permissions allow.
+Table, a template, the bulk actions that the user's permissions allow and the CSV's columns.
 
-Every list belongs to one connection the user may see. An htmx request (not a boosted
-navigation) gets only the template's `table` partial, plus out-of-band fragments for what lives
-outside it (result count, bulk actions, sort state), so that filtering, sorting and paging swap
-the results while the pushed URL stays shareable. `?_export=csv` answers the whole filtered,
-sorted list as CSV.
+Every list belongs to one connection the user may see, and shows its times in that
+connection's timezone. An htmx request (not a boosted navigation, not a history restore) gets
+only the template's `table` partial, plus out-of-band fragments for what lives outside it (the
+filter form, the result count, the bulk actions), so that filtering, sorting and paging swap
+the results while the pushed URL stays shareable, and the form always shows the filter the
+table applies. `?_export=csv` streams the whole filtered, sorted list as CSV.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import QuerySet
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views import View
 from django_tables2 import Table
-from django_tables2.export import TableExport
-from tablib import Dataset
 
 from unlinker.accounts.roles import BROWSE
 from unlinker.connections.selectors import connection_for, connections_for
+
+from . import display
+from .csvexport import csv_response
+
+EXPORT_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,26 @@ class BulkAction:
         return f"{url}?{query}" if query else url
 
 
+@dataclass(frozen=True)
+class ExportColumn:
+    """A column of the list's CSV: its header, and the row's attribute or a function of the
+    row (and of the connection, for `with_connection`). Values are written by csvexport."""
+
+    header: str
+    value: str | Callable[..., Any]
+    with_connection: bool = False
+
+    def of(self, row, connection):
+        if isinstance(self.value, str):
+            return getattr(row, self.value)
+        return self.value(row, connection) if self.with_connection else self.value(row)
+
+
 class ListFilterSet(django_filters.FilterSet):
     """A FilterSet whose invalid input matches nothing. django-filter would drop the invalid
     fields and apply the others: the list would silently be wider than the user believes, and
-    "select all matching" would act on rows nobody meant to select."""
+    "select all matching" would act on rows nobody meant to select. Fields in error are marked
+    invalid and point at their message (see _filter_form.html)."""
 
     def filter_queryset(self, queryset):
         if self.errors:
@@ -53,32 +76,54 @@ class ListFilterSet(django_filters.FilterSet):
         return super().filter_queryset(queryset)
 
     @property
+    def form(self):
+        form = super().form
+        if not getattr(form, "_described", False):
+            form._described = True
+            errors = form.errors if form.is_bound else {}
+            for name, field in form.fields.items():
+                described_by = []
+                if field.help_text:
+                    described_by.append(f"{form[name].auto_id}_help")
+                if name in errors:
+                    field.widget.attrs["aria-invalid"] = "true"
+                    described_by.append(f"{form[name].auto_id}_error")
+                if described_by:
+                    field.widget.attrs["aria-describedby"] = " ".join(described_by)
+        return form
+
+    @property
     def is_filtering(self) -> bool:
         return any(self.data.get(name) for name in self.filters)
 
-
-class SpreadsheetSafeExport(TableExport):
-    """Text cells that a spreadsheet would run as a formula get a leading quote: names come
-    from another system, and `=HYPERLINK(...)` in a contact name must stay text (CSV injection)."""
-
-    def table_to_dataset(self, table, exclude_columns, dataset_kwargs=None):
-        values = table.as_values(exclude_columns=exclude_columns)
-        dataset = Dataset(headers=next(values), **(dataset_kwargs or {}))
-        for row in values:
-            dataset.append([spreadsheet_safe(cell) for cell in row])
-        return dataset
+    def filter_query(self) -> str:
+        """Only the filter's own parameters, as a query string: paging, sorting and page size
+        do not change which rows match."""
+        kept = self.data.copy()
+        for name in list(kept):
+            if name not in self.filters or not any(kept.getlist(name)):
+                del kept[name]
+        return kept.urlencode()
 
 
-def spreadsheet_safe(cell):
-    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + cell
-    return cell
+def page_number(raw: str | None, num_pages: int) -> int:
+    """The page a `?page=` asks for, within the pages there are: a number past the end shows
+    the last page (a link to a list that has since shrunk), anything else that is not a page
+    (0, -1, "abc", 4,301 digits) the first."""
+    try:
+        number = int(raw or "1")
+    except ValueError:
+        return 1
+    if number < 1:
+        return 1
+    return min(number, max(num_pages, 1))
 
 
 class ObjectListView(PermissionRequiredMixin, View):
     """Subclasses declare the attributes below and implement `get_queryset`. The table's
-    checkbox column must be named `pk`; it is hidden from users who may take no action.
-    The template must define `{% partialdef table %}` (see templates/core/list/)."""
+    checkbox column must be named `pk`; it is hidden from users who may take no action. The
+    table gets the connection as `table.connection` (for links to where records live). The
+    template must define `{% partialdef table %}` (see templates/core/list/)."""
 
     title = ""
     template_name: str
@@ -89,7 +134,10 @@ class ObjectListView(PermissionRequiredMixin, View):
     raise_exception = True  # anonymous users never get here: LoginRequiredMiddleware
     page_sizes: Sequence[int] = (25, 50, 100, 200)
     default_page_size = 50
+    # What the count counts: "1 invoice", "12 invoices".
+    nouns: tuple[str, str] = ("row", "rows")
     export_name = "export"
+    export_columns: Sequence[ExportColumn] = ()
 
     # Most lists belong to one connection (its id in the URL); a list across every connection
     # the user may see (the task history) sets this False and gets connection None.
@@ -114,19 +162,22 @@ class ObjectListView(PermissionRequiredMixin, View):
             and not connection.disconnected_at
         ]
         table = self.sorted_table(request, filterset.qs, checkboxes=bool(actions))
+        table.connection = connection
         if request.GET.get("_export") == "csv":
-            exporter = SpreadsheetSafeExport("csv", table, exclude_columns=("pk",))
-            return exporter.response(filename=f"{self.export_name}.csv")
+            return self.export(table, connection)
 
         per_page = self.page_size(request)
         table.paginate(per_page=per_page)
-        # get_page turns a stale or hostile page number into the nearest real page.
-        table.page = table.paginator.get_page(request.GET.get(table.page_field))
+        table.page = table.paginator.page(
+            page_number(request.GET.get(table.page_field), table.paginator.num_pages)
+        )
 
         query = request.GET.urlencode()
         partial = bool(
             request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
         )
+        count = table.paginator.count
+        singular, plural = self.nouns
         context = {
             "view": self,
             "title": self.title,
@@ -134,18 +185,44 @@ class ObjectListView(PermissionRequiredMixin, View):
             "connections": connections_for(request.user),
             "filterset": filterset,
             "table": table,
-            "count": table.paginator.count,
+            "count": count,
+            "count_text": display.plural(count, singular, plural),
+            "nouns": self.nouns,
+            "filter_query": filterset.filter_query(),
+            # The most rows a selection carried across pages may post (one field each).
+            "selection_max": max(1, settings.DATA_UPLOAD_MAX_NUMBER_FIELDS - 50),
             "actions": [(action, action.url(connection, query)) for action in actions],
             "page_sizes": self.page_sizes,
             "per_page": per_page,
             "partial": partial,
+            # the filter form's own submission gets the form back (see _filter_form.html)
+            "form_submitted": partial and request.htmx.trigger == "list-filter",
+            # only the sort asked for: the table's default order needs no field
+            "sort_aliases": table.order_by if request.GET.get(table.order_by_field) else (),
         }
         template = f"{self.template_name}#table" if partial else self.template_name
-        response = render(request, template, context)
+        with timezone.override(display.zone_of(connection)):
+            response = render(request, template, context)
         # The same URL answers a fragment or a page: a browser cache must keep them apart, or
         # the back button could show a bare fragment.
         patch_vary_headers(response, ("HX-Request",))
         return response
+
+    def export(self, table: Table, connection):
+        """The whole filtered, sorted list, streamed: a server-side cursor reads it a chunk at
+        a time, and each row is written as it is read."""
+        rows = table.data.data  # the queryset, in the table's order
+        columns = self.export_columns
+        lines = (
+            [column.of(row, connection) for column in columns]
+            for row in rows.iterator(chunk_size=EXPORT_CHUNK)
+        )
+        return csv_response(
+            [column.header for column in columns],
+            lines,
+            f"{self.export_name}.csv",
+            zone=display.zone_of(connection),
+        )
 
     def sorted_table(self, request, rows: QuerySet, checkboxes: bool) -> Table:
         # Checkboxes without an action to take would only invite a click that does nothing.

@@ -46,3 +46,13 @@ PAYMENT_REFERENCE_FIELD = "reference"
 PAYMENT_REASON_FIELD = "reason"  # set when a payment is reversed or deleted
 BILL_RELATION = "bill"  # links.bill of link records and bill payments; also an include path
 BILL_PAYMENT_RELATION = "billpayment"  # links.billpayment of payment links; also an include path
+
+# ASSUMPTION: the addresses of a matter's and of an invoice's page in Actionstep's web app, for
+# the "open in Actionstep" links. Actionstep documents no deep links; these follow the
+# addresses its web app shows. They are the defaults of ACTIONSTEP_MATTER_URL and
+# ACTIONSTEP_INVOICE_URL (settings.py): a firm whose Actionstep shows other addresses sets
+# those, with {matter_id} and {bill_id} where the ids go.
+MATTER_PAGE_URL = (
+    "https://go.actionstep.com/mym/asfw/workflow/action/overview/action_id/{matter_id}"
+)
+INVOICE_PAGE_URL = "https://go.actionstep.com/mym/asfw/billing/invoice/view/id/{bill_id}"

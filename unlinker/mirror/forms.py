@@ -6,9 +6,10 @@ class LinkedFilterForm(forms.Form):
     an error, not an empty list: the user most likely swapped the two values."""
 
     field_order = [
+        "q",
         "date_from",
         "date_to",
-        "q",
+        "invoice",
         "matter",
         "contact",
         "amount_min",

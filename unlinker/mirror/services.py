@@ -67,6 +67,7 @@ PAYMENT_FIELDS = [
     "contact_name",
     "payment_date",
     "amount",
+    "currency",
     "reference",
     "xero_payment_id",
     "upstream_modified_at",
@@ -93,6 +94,7 @@ def _bill_context(page: Page, bill_id: int) -> dict:
     contact = page.contacts.get(bill.contact_id) if bill.contact_id else None
     return {
         "invoice_number": bill.number or "",
+        "currency": bill.currency or "",
         "matter_id": bill.matter_id,
         "matter_name": matter.name if matter else "",
         "contact_id": bill.contact_id,
@@ -115,7 +117,6 @@ def invoice_rows(connection_id: int, page: Page, now: datetime) -> list[LinkedIn
                 reference=(bill.reference or "") if bill else "",
                 invoice_date=bill.invoice_date if bill else None,
                 due_date=bill.due_date if bill else None,
-                currency=(bill.currency or "") if bill else "",
                 total=bill.total if bill else 0,
                 total_paid=bill.total_paid if bill else 0,
                 total_due=bill.total_due if bill else 0,
@@ -349,6 +350,7 @@ def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
             bill = by_id[row.actionstep_id]
             row.actionstep_status = bill.status
             row.invoice_number = bill.number or ""
+            row.currency = bill.currency or ""
             row.reference = bill.reference or ""
             row.invoice_date, row.due_date = bill.invoice_date, bill.due_date
             row.total, row.total_paid, row.total_due = bill.total, bill.total_paid, bill.total_due
@@ -358,6 +360,7 @@ def _apply_bill_changes(run: SyncRun, client) -> datetime | None:
             [
                 "actionstep_status",
                 "invoice_number",
+                "currency",
                 "reference",
                 "invoice_date",
                 "due_date",
@@ -459,11 +462,19 @@ def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
             row.xero_status = copy.status
             row.xero_total, row.xero_amount_paid = copy.total, copy.amount_paid
             row.xero_contact_name = copy.contact_name or ""
+            row.xero_currency = copy.currency or ""
             live_payment_ids.update(p.lower() for p in copy.payment_ids)
         row.xero_checked_at = now
     LinkedInvoice.objects.bulk_update(
         rows,
-        ["xero_status", "xero_total", "xero_amount_paid", "xero_contact_name", "xero_checked_at"],
+        [
+            "xero_status",
+            "xero_total",
+            "xero_amount_paid",
+            "xero_contact_name",
+            "xero_currency",
+            "xero_checked_at",
+        ],
     )
     payments = list(
         LinkedPayment.objects.filter(connection_id=connection_id, invoice__in=rows)

@@ -8,7 +8,7 @@ from unlinker.connections.selectors import connections_for
 from unlinker.core.listviews import BulkAction, ObjectListView
 from unlinker.core.selection import SOURCES
 
-from .tables import LinkedInvoiceTable, LinkedPaymentTable
+from .tables import INVOICE_EXPORT, PAYMENT_EXPORT, LinkedInvoiceTable, LinkedPaymentTable
 
 # The plan page shows what would happen; nothing changes until it is confirmed there.
 UNLINK = BulkAction("Unlink from Xero", "unlinking:plan", QUEUE_UNLINK, style="danger")
@@ -41,7 +41,9 @@ class LinkedInvoiceList(LinkedRecordList):
         "to an invoice are unlinked before it."
     )
     table_class = LinkedInvoiceTable
+    nouns = ("invoice", "invoices")
     export_name = "linked-xero-invoices"
+    export_columns = INVOICE_EXPORT
 
 
 class LinkedPaymentList(LinkedRecordList):
@@ -50,7 +52,9 @@ class LinkedPaymentList(LinkedRecordList):
     title = "Linked Xero Payments"
     lead = "Payments in Actionstep linked to a payment in Xero."
     table_class = LinkedPaymentTable
+    nouns = ("payment", "payments")
     export_name = "linked-xero-payments"
+    export_columns = PAYMENT_EXPORT
 
 
 @permission_required(BROWSE, raise_exception=True)

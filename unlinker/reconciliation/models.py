@@ -20,6 +20,7 @@ class XeroInvoiceCopy(models.Model):
     total = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     amount_paid = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True, help_text="Xero's CurrencyCode")
     payment_ids = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
     seen_at = models.DateTimeField()
@@ -96,6 +97,7 @@ class Finding(models.Model):
     xero_status = models.CharField(max_length=12, blank=True)
     actionstep_total = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     xero_total = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, help_text="Of both totals")
     detail = models.CharField(max_length=500)
     # Identifies "the same finding" across runs, to show what changed since the previous one.
     key = models.CharField(max_length=120)

@@ -36,7 +36,8 @@ def findings_of(run: ReconciliationRun | None) -> QuerySet[Finding]:
     """The run's findings that are still so: one a clean-up resolved since is gone at once."""
     if run is None:
         return Finding.objects.none()
-    return Finding.objects.filter(run=run, resolved_at__isnull=True)
+    # the invoice's Actionstep id, matter and contact: its link and the search box read them
+    return Finding.objects.filter(run=run, resolved_at__isnull=True).select_related("invoice")
 
 
 def resolved_since(run: ReconciliationRun | None) -> int:

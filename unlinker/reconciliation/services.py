@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from unlinker.accounts.roles import REFRESH
 from unlinker.connections.models import Connection
+from unlinker.core.display import format_money
 from unlinker.core.failures import REASON_MAX, failure_reason
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
@@ -40,6 +41,7 @@ COPY_FIELDS = [
     "total",
     "amount_paid",
     "amount_credited",
+    "currency",
     "payment_ids",
     "updated_at",
     "seen_at",
@@ -154,6 +156,7 @@ def _copy(connection_id: int, invoice, now: datetime) -> XeroInvoiceCopy:
         total=invoice.total,
         amount_paid=invoice.amount_paid,
         amount_credited=invoice.amount_credited,
+        currency=invoice.currency or "",
         payment_ids=[p.lower() for p in invoice.payment_ids],
         updated_at=invoice.updated_at,
         seen_at=now,
@@ -245,6 +248,7 @@ def _with_copy(connection_id: int):
             copy_total=Subquery(copy.values("total")[:1], output_field=money),
             copy_paid=Subquery(copy.values("amount_paid")[:1], output_field=money),
             copy_contact=Subquery(copy.values("contact_name")[:1]),
+            copy_currency=Subquery(copy.values("currency")[:1]),
             contact_folded=Lower("contact_name"),
             copy_contact_folded=Lower(Subquery(copy.values("contact_name")[:1])),
         )
@@ -261,9 +265,18 @@ def _finding(run, kind, invoice, detail, *, key_suffix="", xero_id=None, status=
         xero_status=status if status is not None else (invoice.copy_status or "MISSING"),
         actionstep_total=invoice.total,
         xero_total=total if total is not None else invoice.copy_total,
+        currency=_currency(invoice),
         detail=detail[:500],
         key=f"{kind}:{invoice.actionstep_id}:{key_suffix}"[:120],
     )
+
+
+def _currency(invoice) -> str:
+    return invoice.currency or getattr(invoice, "copy_currency", None) or invoice.xero_currency
+
+
+def _money(amount, invoice) -> str:
+    return format_money(amount, _currency(invoice))
 
 
 def find_differences(run: ReconciliationRun) -> list[Finding]:
@@ -303,14 +316,15 @@ def find_differences(run: ReconciliationRun) -> list[Finding]:
     )
     for invoice in differing.iterator():
         parts = []
-        # (money as "1000.00": SQLite hands the copy's amounts back as "1000")
         if invoice.total != invoice.copy_total:
             parts.append(
-                f"total {invoice.total:.2f} in Actionstep, {invoice.copy_total:.2f} in Xero"
+                f"total {_money(invoice.total, invoice)} in Actionstep, "
+                f"{_money(invoice.copy_total, invoice)} in Xero"
             )
         if invoice.total_paid != invoice.copy_paid:
             parts.append(
-                f"paid {invoice.total_paid:.2f} in Actionstep, {invoice.copy_paid:.2f} in Xero"
+                f"paid {_money(invoice.total_paid, invoice)} in Actionstep, "
+                f"{_money(invoice.copy_paid, invoice)} in Xero"
             )
         if (invoice.contact_name or "").lower() != (invoice.copy_contact or "").lower():
             parts.append(f"contact {invoice.contact_name!r} / {invoice.copy_contact!r}")
@@ -340,7 +354,8 @@ def find_differences(run: ReconciliationRun) -> list[Finding]:
                 run,
                 Finding.Kind.DUPLICATE,
                 invoice,
-                f"Xero has another live invoice {copy.number} ({copy.status}, {copy.total:.2f}) "
+                f"Xero has another live invoice {copy.number} "
+                f"({copy.status}, {format_money(copy.total, copy.currency)}) "
                 "besides the one linked: re-created when the invoice was approved again.",
                 key_suffix=copy.invoice_id,
                 xero_id=copy.invoice_id,
@@ -371,6 +386,7 @@ def update_mirror_from_copies(
         xero_total=Subquery(copy.values("total")[:1], output_field=money),
         xero_amount_paid=Subquery(copy.values("amount_paid")[:1], output_field=money),
         xero_contact_name=Coalesce(Subquery(copy.values("contact_name")[:1]), Value("")),
+        xero_currency=Coalesce(Subquery(copy.values("currency")[:1]), Value("")),
         xero_checked_at=now,
     )
     _update_payments_from_copies(connection_id, batch_payment_ids, now, invoice_ids)

@@ -9,13 +9,14 @@ from django_htmx.http import HttpResponseStopPolling
 
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, REFRESH
 from unlinker.connections.selectors import connection_for, connections_for
+from unlinker.core.display import money_totals
 from unlinker.core.listviews import BulkAction, ObjectListView
 from unlinker.core.selection import Selection
 from unlinker.unlinking.confirming import confirm
 
 from . import selectors, services
 from .filters import FindingFilterSet
-from .tables import FindingTable
+from .tables import FINDING_EXPORT, FindingTable
 
 CLEAN_UP = BulkAction("Clean up in Xero", "reconciliation:cleanup", CLEANUP_XERO, style="danger")
 # The confirm page lists every record up to this many per kind of change, then counts the rest.
@@ -39,7 +40,9 @@ class FindingList(ObjectListView):
     table_class = FindingTable
     filterset_class = FindingFilterSet
     actions = (CLEAN_UP,)
+    nouns = ("finding", "findings")
     export_name = "reconciliation-findings"
+    export_columns = FINDING_EXPORT
 
     def get_queryset(self, request, connection):
         # The page also shows the run in progress and the one the rows come from: kept on the
@@ -106,7 +109,7 @@ def cleanup(request, connection_id):
         {
             "label": change.label,
             "count": len(change.steps),
-            "total": change.total,
+            "total": money_totals(change.steps),
             "shown": [step.target_label for step in change.steps[:RECORDS_SHOWN]],
             "more": max(0, len(change.steps) - RECORDS_SHOWN),
         }
@@ -124,7 +127,7 @@ def cleanup(request, connection_id):
         "stays": plan.stays_in_xero[:RECORDS_SHOWN],
         "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
         "stays_count": len(plan.stays_in_xero),
-        "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
+        "stays_total": money_totals(plan.stays_in_xero),
         "left_out": chosen.left_out,
         "runnable": plan.runnable_count,
         "confirmation": confirmation,

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from unlinker.core.display import format_datetime, zone_of
 from unlinker.integrations.errors import ApiError, AuthExpired, RateLimited
 from unlinker.integrations.throttle import time_scale
 from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
@@ -293,12 +294,13 @@ def _rate_limited(step: UnlinkStep, exc: RateLimited) -> None:
         # Waiting hours in a countdown would outlive the broker's redelivery window: park the
         # batch in the database instead; the sweep resumes it.
         until = timezone.now() + timedelta(seconds=exc.retry_after or 3600)
+        connection = step.batch.connection
         with transaction.atomic():
             UnlinkBatch.objects.filter(pk=step.batch_id).update(
                 state=UnlinkBatch.State.PAUSED,
                 paused_until=until,
                 pause_reason=f"Xero's daily call limit for this organisation is used up; "
-                f"resuming at {timezone.localtime(until):%H:%M %d %b}",
+                f"resuming at {format_datetime(until, zone_of(connection))}",
             )
             UnlinkStep.objects.filter(pk=step.pk).update(
                 state=StepState.PENDING, claimed_by="", next_attempt_at=until, error="daily limit"

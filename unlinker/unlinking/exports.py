@@ -4,18 +4,18 @@ gets one row of its own).
 
 Streamed a chunk of steps at a time, with their attempts and requests read per chunk: a
 10,000-step batch is neither held in memory nor rendered cell by cell through django-tables2
-(which costs seconds per thousand rows)."""
+(which costs seconds per thousand rows). The file is written by core.csvexport (encoding,
+Yes/No, times in the connection's zone, formulas neutralised)."""
 
-import csv
 from collections import defaultdict
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 
+from unlinker.core.csvexport import csv_response
+from unlinker.core.display import zone_of
 from unlinker.core.iterables import chunked
-from unlinker.core.listviews import spreadsheet_safe
 
 from .models import StepAttempt, StepKind, StepRequest, StepState, UnlinkBatch
 
@@ -50,18 +50,12 @@ CHUNK = 1000
 
 
 def steps_csv(batch: UnlinkBatch, steps: QuerySet, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in _rows(batch, steps)), content_type="text/csv"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(HEADER, _rows(batch, steps), filename, zone=zone_of(batch.connection))
 
 
 def _rows(batch: UnlinkBatch, steps: QuerySet) -> Iterator[list]:
-    yield HEADER
     requested_by = batch.created_by.get_username() if batch.created_by else "command line"
-    requested_at = _when(batch.created_at)
+    requested_at = batch.created_at
     kinds, states = dict(StepKind.choices), dict(StepState.choices)
     outcomes = dict(StepAttempt.Outcome.choices)
     for chunk in chunked(steps.values().iterator(chunk_size=CHUNK), CHUNK):
@@ -87,16 +81,16 @@ def _rows(batch: UnlinkBatch, steps: QuerySet) -> Iterator[list]:
             for attempt in attempts[step["id"]]:
                 about_attempt = [
                     attempt["number"],
-                    _when(attempt["started_at"]),
+                    attempt["started_at"],
                     outcomes.get(attempt["outcome"], attempt["outcome"]),
                     attempt["detail"],
                 ]
                 sent = requests[attempt["id"]] or [None]
                 for request in sent:
                     rows += 1
-                    yield _safe(about_step + about_attempt + _request_cells(request))
+                    yield about_step + about_attempt + _request_cells(request)
             if not rows:
-                yield _safe(about_step + [""] * (len(HEADER) - len(about_step)))
+                yield about_step + [""] * (len(HEADER) - len(about_step))
 
 
 def _request_cells(request: dict | None) -> list:
@@ -111,7 +105,7 @@ def _request_cells(request: dict | None) -> list:
         request["method"],
         request["path"],
         request["idempotency_key"],
-        _when(request["sent_at"]),
+        request["sent_at"],
         answer,
         request["duration_ms"],
         request["sent"],
@@ -139,19 +133,3 @@ def _audit_of(step_ids: list[int]) -> tuple[dict, dict]:
     ):
         requests[request["attempt_id"]].append(request)
     return attempts, requests
-
-
-def _safe(row: list) -> list:
-    # Texts come from other systems (names, API messages): a spreadsheet must not run them.
-    return [spreadsheet_safe(cell) for cell in row]
-
-
-def _when(moment) -> str:
-    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else ""
-
-
-class _Echo:
-    """csv.writer writes a row to this and gets the line back, to stream it."""
-
-    def write(self, line: str) -> str:
-        return line

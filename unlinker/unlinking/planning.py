@@ -34,6 +34,7 @@ from decimal import Decimal
 
 from django.db import models
 
+from unlinker.core.display import format_money, plural
 from unlinker.integrations import actionstep_resources
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 
@@ -100,8 +101,8 @@ STILL_APPLIED = (
     "payments are still applied to it: choose to delete or reverse them to revert or delete it"
 )
 UNKNOWN_LINKED_PAYMENTS = (
-    "Actionstep counts {count} linked payment(s) on it but the linked lists show {known}: "
-    "refresh them and plan again"
+    "Actionstep counts {linked} on it but the linked lists show {known}: refresh them and plan "
+    "again"
 )
 STALE_LINKED_PAYMENT = (
     "{payment} was linked when last seen but is no longer in Actionstep: refresh the linked "
@@ -161,6 +162,14 @@ class PlannedStep:
     def target(self) -> Record:
         return self.payment if self.payment is not None else self.invoice
 
+    @property
+    def amount(self) -> Decimal:
+        return _amount(self.target)
+
+    @property
+    def currency(self) -> str:
+        return self.target.currency_code
+
 
 @dataclass
 class PlanGroup:
@@ -183,6 +192,10 @@ class XeroLeftover:
     @property
     def amount(self) -> Decimal:
         return _amount(self.record)
+
+    @property
+    def currency(self) -> str:
+        return self.record.currency_code
 
 
 @dataclass(frozen=True)
@@ -264,10 +277,10 @@ class Plan:
     def summary(self) -> str:
         selected = []
         if self.selected_invoices:
-            selected.append(_plural(self.selected_invoices, "invoice"))
+            selected.append(plural(self.selected_invoices, "invoice"))
         if self.selected_payments:
-            selected.append(_plural(self.selected_payments, "payment"))
-        parts = [", ".join(selected) or "nothing selected", _plural(self.runnable_count, "step")]
+            selected.append(plural(self.selected_payments, "payment"))
+        parts = [", ".join(selected) or "nothing selected", plural(self.runnable_count, "step")]
         if self.options.remove_payments != PaymentRemoval.NONE:
             parts.append(f"{self.options.remove_payments} payments")
         if self.options.after != InvoiceAfter.NONE:
@@ -289,7 +302,7 @@ class Plan:
         voided in Xero"), for each kind of step that deletes or voids, in the order they run."""
         counts = Counter(step.kind for step in self.steps if not step.skipped)
         return [
-            f"{_plural(counts[kind], noun)} {done}"
+            f"{plural(counts[kind], noun)} {done}"
             for kind, (noun, done) in DESTRUCTIVE.items()
             if counts[kind]
         ]
@@ -337,7 +350,7 @@ def plan_unlink(
 # Why a duplicate's step is skipped. Shown to the user as is.
 PAYMENT_STILL_LINKED = "still linked in Actionstep: unlink it first"
 UNKNOWN_XERO_PAYMENTS = (
-    "{count} payment(s) on it in Xero are not in the linked lists: delete them in Xero by hand"
+    "{payments} on it in Xero {are} not in the linked lists: delete {them} in Xero by hand"
 )
 
 
@@ -355,8 +368,9 @@ class XeroDuplicate:
 
     @property
     def label(self) -> str:
-        contact = f" · {self.invoice.contact_name}" if self.invoice.contact_name else ""
-        return f"Duplicate {self.invoice.invoice_number} in Xero{contact} · {self.total:,.2f}"
+        contact = f" ({self.invoice.contact_name})" if self.invoice.contact_name else ""
+        money = format_money(self.total, self.invoice.currency_code)
+        return f"Duplicate {self.invoice.invoice_number} in Xero{contact}, {money}"
 
     def as_target(self) -> LinkedInvoice:
         """The invoice's row as the target of this copy's steps, carrying the copy's Xero id,
@@ -475,7 +489,11 @@ class _Builder:
         reason = _gone_from_xero_reason(target)
         if not reason and len(known) < len(duplicate.payment_ids):
             unknown = len(duplicate.payment_ids) - len(known)
-            reason = UNKNOWN_XERO_PAYMENTS.format(count=unknown)
+            reason = UNKNOWN_XERO_PAYMENTS.format(
+                payments=plural(unknown, "payment"),
+                are="is" if unknown == 1 else "are",
+                them="it" if unknown == 1 else "them",
+            )
         if not reason:
             reason = next((o.blocked for o in deletes if o.blocked), "")
         # Not marked xero_removes: that bookkeeping knows records by primary key, and the
@@ -705,7 +723,9 @@ def _linked_payments_reason(invoice: LinkedInvoice, payments: Sequence[LinkedPay
     if stale:
         return STALE_LINKED_PAYMENT.format(payment=_label(stale))
     if invoice.linked_payment_count > len(linked):
-        return UNKNOWN_LINKED_PAYMENTS.format(count=invoice.linked_payment_count, known=len(linked))
+        return UNKNOWN_LINKED_PAYMENTS.format(
+            linked=plural(invoice.linked_payment_count, "linked payment"), known=len(linked)
+        )
     return ""
 
 
@@ -742,10 +762,10 @@ def _label(record: Record) -> str:
     if isinstance(record, LinkedPayment):
         name = record.reference or f"#{record.actionstep_id}"
         on = f" on {record.invoice_number}" if record.invoice_number else ""
-        return f"Payment {name} of {record.amount:,.2f}{on}"[:255]
+        return f"Payment {name} of {format_money(record.amount, record.currency)}{on}"[:255]
     number = record.invoice_number or f"bill #{record.actionstep_id}"
-    contact = f" · {record.contact_name}" if record.contact_name else ""
-    return f"Invoice {number}{contact} · {record.total:,.2f}"[:255]
+    contact = f" ({record.contact_name})" if record.contact_name else ""
+    return f"Invoice {number}{contact}, {format_money(record.total, record.currency_code)}"[:255]
 
 
 def _amount(record: Record) -> Decimal:
@@ -762,7 +782,3 @@ def _unique(records: Iterable[Record]) -> list:
             seen.add(record.pk)
             unique.append(record)
     return unique
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"

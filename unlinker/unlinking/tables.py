@@ -2,14 +2,14 @@ import django_tables2 as tables
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
-from unlinker.mirror.tables import BadgeColumn, NumberColumn
+from unlinker.mirror.tables import BadgeColumn, DateTimeColumn, NumberColumn
 
 from . import selectors
 
 
 class BatchTable(tables.Table):
     id = tables.Column("Batch", linkify=("unlinking:batch", [tables.A("pk")]))
-    created_at = tables.DateTimeColumn(verbose_name="Queued", order_by=("created_at", "id"))
+    created_at = DateTimeColumn("Queued", order_by=("created_at", "id"), zone_from="connection")
     created_by = tables.Column(
         "Queued by", default="command line", order_by=("created_by__username", "id")
     )

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for
+from unlinker.core.display import money_totals, plural
 from unlinker.core.listviews import ObjectListView
 from unlinker.core.selection import Selection
 
@@ -81,7 +82,7 @@ def plan_page(request, connection_id):
         "more_groups": max(0, len(plan.groups) - GROUPS_SHOWN),
         "stays": plan.stays_in_xero[:RECORDS_SHOWN],
         "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
-        "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
+        "stays_total": money_totals(plan.stays_in_xero),
         "destructive": plan.destructive_counts(),
     }
     if request.htmx and request.htmx.target == "plan":  # an option changed
@@ -97,7 +98,7 @@ def plan_page(request, connection_id):
             {
                 "label": change.label,
                 "count": len(change.steps),
-                "total": change.total,
+                "total": money_totals(change.steps),
                 "shown": [step.target_label for step in change.steps[:RECORDS_SHOWN]],
                 "more": max(0, len(change.steps) - RECORDS_SHOWN),
             }
@@ -200,7 +201,7 @@ def _queue_again(request, pk, service, nothing: str):
     batch = selectors.batch_for(request.user, pk, writable=True)
     count = service(batch=batch, user=request.user, step_ids=_posted_steps(request))
     if count:
-        messages.success(request, f"{_steps(count)} queued again.")
+        messages.success(request, f"{plural(count, 'step')} queued again.")
     else:
         messages.info(request, nothing)
     return redirect("unlinking:batch", pk=batch.pk)
@@ -220,8 +221,8 @@ def cancel(request, pk):
     if count:
         messages.success(
             request,
-            f"{_steps(count)} cancelled; steps already running finish. Cancelled steps can be "
-            "queued again from this page.",
+            f"{plural(count, 'step')} cancelled; steps already running finish. Cancelled "
+            "steps can be queued again from this page.",
         )
     else:
         messages.info(request, "There was no step left to cancel.")
@@ -234,10 +235,6 @@ def _posted_steps(request) -> list[int] | None:
     # A step id is a bigint: 19 digits at most. Longer values name no step, and int()
     # refuses strings of more than 4,300 digits (ValueError: a 500).
     return [int(v) for v in request.POST.getlist("step") if v.isdecimal() and len(v) <= 19]
-
-
-def _steps(count: int) -> str:
-    return f"{count:,} step{'' if count == 1 else 's'}"
 
 
 def _wants_results(request) -> bool:

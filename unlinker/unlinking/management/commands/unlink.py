@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
 from unlinker.connections.models import Connection
+from unlinker.core.display import money_totals
 from unlinker.unlinking import selectors, services, targets
 from unlinker.unlinking.planning import InvoiceAfter, PaymentRemoval, Plan, PlanOptions
 
@@ -97,7 +98,8 @@ class Command(BaseCommand):
                 after = f" (after {', '.join(str(d + 1) for d in step.depends_on)})"
             write(f"{step.position + 1:>5}. {step.kind.label}: {step.target_label}{after}{marks}")
         for change in plan.xero_changes():
-            write(f"In Xero: {change.label}: {len(change.steps)}, totalling {change.total:,.2f}")
+            total = money_totals(change.steps)
+            write(f"In Xero: {change.label}: {len(change.steps)}, totalling {total}")
         write(f"Stays in Xero: {len(plan.stays_in_xero)}")
         for leftover in plan.stays_in_xero:
             write(f"  {leftover.label} ({leftover.reason})")

@@ -1,0 +1,27 @@
+# For every English locale (en-au, the default, en-gb, en-us ...): see unlinker/core/display.py.
+from unlinker.core.display import DATE_FORMAT, DATE_INPUT_FORMATS, DATETIME_FORMAT
+
+SHORT_DATE_FORMAT = DATE_FORMAT
+SHORT_DATETIME_FORMAT = DATETIME_FORMAT
+TIME_FORMAT = "H:i"
+FIRST_DAY_OF_WEEK = 1  # Monday
+DATETIME_INPUT_FORMATS = [f"{f} %H:%M" for f in DATE_INPUT_FORMATS] + [
+    f"{f} %H:%M:%S" for f in DATE_INPUT_FORMATS
+]
+DECIMAL_SEPARATOR = "."
+THOUSAND_SEPARATOR = ","
+NUMBER_GROUPING = 3
+
+__all__ = [
+    "DATE_FORMAT",
+    "DATETIME_FORMAT",
+    "DATE_INPUT_FORMATS",
+    "SHORT_DATE_FORMAT",
+    "SHORT_DATETIME_FORMAT",
+    "TIME_FORMAT",
+    "FIRST_DAY_OF_WEEK",
+    "DATETIME_INPUT_FORMATS",
+    "DECIMAL_SEPARATOR",
+    "THOUSAND_SEPARATOR",
+    "NUMBER_GROUPING",
+]
