@@ -57,7 +57,7 @@ def test_disconnect_keeps_the_history_and_revokes_at_xero(
     archived.get_by_role("link", name=re.compile("Task history")).click()
     page.get_by_role("link", name=str(batch.pk), exact=True).click()
     expect(page.locator("#batch-state")).to_have_text("Cancelled (2 of 2 not run)")
-    expect(page.get_by_role("main")).to_contain_text("Its history stays here, read-only")
+    expect(page.get_by_role("main")).to_contain_text("its history stays here, read-only")
     expect(page.get_by_role("button", name=re.compile("Queue .* again"))).to_have_count(0)
     screenshots.take(page, "disconnect-03-batch.png")
     with page.expect_download() as download:

@@ -358,12 +358,9 @@ def test_records_link_to_where_they_live(page, log_in, firm):
 # --- Times --------------------------------------------------------------------------------
 
 
-def test_times_show_in_the_connections_zone_with_the_zone_named(
-    page, log_in, firm, worker, monkeypatch
-):
-    # Connections get a timezone of their own (issue 12); until then, one is given here.
-    monkeypatch.setattr(Connection, "timezone", "Australia/Perth", raising=False)
+def test_times_show_in_the_connections_zone_with_the_zone_named(page, log_in, firm, worker):
     _, connection = firm
+    Connection.objects.filter(pk=connection.pk).update(timezone="Australia/Perth")
     invoices = log_in()
     synced = page.locator("#sync-panel time")
     expect(synced).to_have_text("just now")
@@ -375,9 +372,9 @@ def test_times_show_in_the_connections_zone_with_the_zone_named(
     asked = page.locator(".facts time").first
     expect(asked).to_have_text(re.compile(r"^\d{1,2} \w{3} \d{4}, \d\d:\d\d AWST$"))
     expect(asked).to_have_attribute("title", "Australia/Perth")
-    assert BatchPage(page).step_rows()[0]["Finished"].endswith(" AWST")
+    assert BatchPage(page).step_rows()[0]["Started, finished"].endswith(" AWST")
     rows = BatchPage(page).export_csv()
-    started = rows[0].index("Started")
+    started = rows[0].index("Attempt started")
     assert rows[1][started].endswith(" AWST")
 
     reconcile(connection)

@@ -92,11 +92,13 @@ def test_a_connection_the_user_is_not_a_member_of_is_not_found(member_of, firm, 
     assert client.get("/linked/99999999999999999999999/invoices/").status_code == 404
 
 
-def test_a_disconnected_connection_is_not_found(member_of, firm):
+def test_a_disconnected_connection_stays_readable_with_nothing_to_act_on(member_of, firm):
     client = member_of("operator")
     firm.disconnected_at = timezone.now()
     firm.save()
-    assert client.get(invoices_url(firm)).status_code == 404
+    response = client.get(invoices_url(firm))
+    assert response.status_code == 200  # its history is kept
+    assert b"Unlink from Xero" not in response.content and b"read-only" in response.content
 
 
 def test_users_without_browse_are_refused(client_for, firm):

@@ -236,7 +236,7 @@ class LinkedInvoiceTable(tables.Table):
 
     class Meta:
         attrs = {"class": "fits"}
-        empty_text = "No linked invoices in this connection yet: refresh to sync from Actionstep."
+        empty_text = "No linked invoices in this connection yet: they appear once it is synced."
 
 
 class LinkedPaymentTable(tables.Table):
@@ -262,7 +262,7 @@ class LinkedPaymentTable(tables.Table):
 
     class Meta:
         attrs = {"class": "fits"}
-        empty_text = "No linked payments in this connection yet: refresh to sync from Actionstep."
+        empty_text = "No linked payments in this connection yet: they appear once it is synced."
 
 
 def _choice(field: str):

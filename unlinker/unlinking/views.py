@@ -140,6 +140,7 @@ class BatchList(ObjectListView):
 
     per_connection = False
     title = "Task history"
+    nouns = ("batch", "batches")
     template_name = "unlinking/history.html"
     table_class = BatchTable
     filterset_class = BatchFilterSet
