@@ -12,6 +12,7 @@ data, for a quick look (its figures are then not the ones the targets speak of).
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
-# BENCH_ONLY=sync,unlink runs only those parts (lists, sync, reconcile, unlink): for a quick look.
+# BENCH_ONLY=sync,unlink runs only those parts (lists, browser, sync, reconcile, unlink): for a
+# quick look. "browser" needs "lists" (their data).
 ONLY = {part for part in os.environ.get("BENCH_ONLY", "").split(",") if part}
 RESULTS: list[tuple[str, float, str, str, float, bool]] = []
 
@@ -317,6 +319,93 @@ def bench_list_pages() -> None:
     note(f"CSV export of {payments} payments (sorted by amount) in {elapsed:.1f} s")
     figure(f"CSV export of {payments} payments: peak Python memory", peak / 2**20, "MB", "<=", 20)
 
+    if wanted("browser"):
+        bench_list_in_browser(user, invoice_url, invoices + payments)
+
+
+BROWSER_PASSWORD = "bench-browser-password"  # noqa: S105 (a throwaway login of the bench's own)
+
+
+def bench_list_in_browser(user, invoice_url: str, rows: int) -> None:
+    """From navigation to a fully usable filtered invoice list, in Chromium, through the web
+    server the Procfile runs (`unlinker web`): the page loaded, htmx ready, the rows shown."""
+    from pathlib import Path
+
+    chromium = Path("/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        note("list in Chromium: needs Playwright (pip install -e '.[test]'): not measured")
+        return
+    if not chromium.exists():
+        note("list in Chromium: needs /usr/bin/chromium (apt-get install chromium): not measured")
+        return
+    user.set_password(BROWSER_PASSWORD)
+    user.save()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "HTTPS": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DEBUG": "0",
+        "UNLINKER_SANDBOX": "1",
+    }
+    web = subprocess.Popen(
+        [sys.executable, "-m", "unlinker.cli", "web", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    query = "?link_status=linked&sort=-invoice_date&amount_min=100"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=args)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{base}/accounts/login/")
+            page.get_by_label("Username").fill(user.username)
+            page.get_by_label("Password").fill(BROWSER_PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_load_state()
+            timings = []
+            for round_ in range(12):
+                page.goto(f"{base}{invoice_url}{query}&page={round_ % 3 + 1}", wait_until="commit")
+                # Usable: the rows are on screen, the page's scripts ran, htmx is listening.
+                page.wait_for_selector("#results table tbody tr", state="visible")
+                page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+                timings.append(page.evaluate("() => performance.now()"))
+            browser.close()
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    usable = statistics.median(timings[2:])  # the first two warm the server's caches
+    note(f"list in Chromium: {len(timings) - 2} loads, {rows} rows in the lists")
+    figure(
+        f"filtered invoice list usable in Chromium at {rows} rows (median)",
+        usable,
+        "ms",
+        "<=",
+        500,
+    )
+
 
 def bench_sync(sandbox) -> None:
     from unlinker.connections.services import connect_sandbox_firm
@@ -512,7 +601,7 @@ def main() -> None:
         setup_django()
         from unlinker.launcher import redis_answers
 
-        if wanted("lists"):
+        if wanted("lists") or wanted("browser"):
             bench_list_pages()
         with sandbox_server() as sandbox:
             point_settings_at(sandbox)

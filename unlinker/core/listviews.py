@@ -106,6 +106,14 @@ class ListFilterSet(django_filters.FilterSet):
         return kept.urlencode()
 
 
+def paginate(request, table, per_page: int) -> None:
+    """The table's page that `?page=` asks for (see page_number)."""
+    table.paginate(per_page=per_page)
+    table.page = table.paginator.page(
+        page_number(request.GET.get(table.page_field), table.paginator.num_pages)
+    )
+
+
 def page_number(raw: str | None, num_pages: int) -> int:
     """The page a `?page=` asks for, within the pages there are: a number past the end shows
     the last page (a link to a list that has since shrunk), anything else that is not a page
@@ -167,10 +175,7 @@ class ObjectListView(PermissionRequiredMixin, View):
             return self.export(table, connection)
 
         per_page = self.page_size(request)
-        table.paginate(per_page=per_page)
-        table.page = table.paginator.page(
-            page_number(request.GET.get(table.page_field), table.paginator.num_pages)
-        )
+        paginate(request, table, per_page)
 
         query = request.GET.urlencode()
         partial = bool(

@@ -210,11 +210,6 @@ class XeroClient(ApiClient):
             for position, change in enumerate(changes)
         ]
 
-    def update_invoice_status(
-        self, invoice_id: str, status: str, idempotency_key: str
-    ) -> XeroInvoice:
-        return self.update_invoice(invoice_id, idempotency_key, status=status)
-
     def update_invoice(
         self,
         invoice_id: str,

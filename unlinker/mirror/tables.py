@@ -199,10 +199,11 @@ class PaymentsOfInvoiceColumn(NumberColumn):
         if not hasattr(table, "_payments_url"):  # once a page, not once a row
             table._payments_url = reverse("mirror:payment_list", args=[connection.pk])
         url = f"{table._payments_url}?{urlencode(query)}"
+        # The accessible name starts with the number shown (WCAG's label in name).
         label = (
             f"{display.plural(value, 'linked payment')} of {record.invoice_number}"
             if value
-            else f"Payments of {record.invoice_number}"
+            else f"0 linked payments: every payment of {record.invoice_number}"
         )
         return format_html(
             '<a href="{}" title="{}" aria-label="{}">{}</a>', url, label, label, value

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from unlinker.accounts.roles import BROWSE, CLEANUP_XERO, QUEUE_UNLINK
 from unlinker.connections.selectors import connection_for
 from unlinker.core.display import money_totals, plural
-from unlinker.core.listviews import ObjectListView
+from unlinker.core.listviews import ObjectListView, paginate
 from unlinker.core.selection import Selection
 
 from . import exports, selectors, services
@@ -163,7 +163,7 @@ def batch_page(request, pk):
         "batch__connection"
     )
     table = StepTable(steps, exclude=() if request.user.has_perm(QUEUE_UNLINK) else ("retry",))
-    _paginate(request, table, STEPS_PER_PAGE)
+    paginate(request, table, STEPS_PER_PAGE)
     progress = selectors.progress(batch)
     context = {
         "title": f"Batch {batch.pk}",
@@ -246,9 +246,3 @@ def _fragment(response):
     # The same URL answers a fragment or a page: a browser cache must keep them apart.
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
-
-
-def _paginate(request, table, per_page: int) -> None:
-    table.paginate(per_page=per_page)
-    # get_page turns a stale or hostile page number into the nearest real page.
-    table.page = table.paginator.get_page(request.GET.get(table.page_field))
