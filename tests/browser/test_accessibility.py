@@ -1,6 +1,7 @@
-"""Accessibility, in Chromium: axe-core (vendored in tests/browser/vendor, never from a CDN) on
-every page of the product, as each role sees it, with zero serious or critical violations; and
-the main job done with the keyboard alone, focus visible at every stop.
+"""Accessibility, in Chromium, at 1280 px: axe-core (vendored in tests/browser/vendor, never from
+a CDN) on every page of the product, as each role sees it, with zero serious or critical
+violations and no page wider than the screen; and the main job done with the keyboard alone,
+focus visible at every stop.
 
 axe is run through Playwright's evaluate (the DevTools protocol), so the pages keep their own
 strict CSP: nothing is loaded into them."""
@@ -39,6 +40,15 @@ def violations(page) -> list[str]:
         for v in result
         if v["impact"] in BLOCKING
     ]
+
+
+def too_wide(page) -> list[str]:
+    """A page wider than a 1280 px screen scrolls sideways: every page must fit."""
+    width = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('.table-wrap, body')]"
+        ".map(e => e.scrollWidth - e.clientWidth))"
+    )
+    return [f"{page.url}: {width} px wider than the screen"] if width > 1 else []
 
 
 def log_in(page, username: str) -> None:
@@ -109,6 +119,7 @@ def test_every_page_has_no_serious_or_critical_violation(page, scene, live_serve
         for url in urls:
             page.goto(url)
             found += violations(page)
+            found += too_wide(page)
         if role == "viewer":
             continue
         # The plan page and its confirmation, reached as people reach them: by clicking.

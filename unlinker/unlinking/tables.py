@@ -56,7 +56,7 @@ class StepTable(tables.Table):
     the same as the audit CSV)."""
 
     position = NumberColumn("#")
-    kind = tables.Column("Step")
+    kind = tables.Column("Step", attrs=_cells("kind"))
     target_label = tables.Column("Target", attrs=_cells("target"))
     state = BadgeColumn("State")
     result = tables.Column("Result or reason", accessor="pk", attrs=_cells("result"))
