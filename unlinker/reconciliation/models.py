@@ -21,6 +21,9 @@ class XeroInvoiceCopy(models.Model):
     amount_paid = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     payment_ids = models.JSONField(default=list, blank=True)
+    date = models.DateField(null=True, blank=True)
+    # What is allocated to it (credit notes, prepayments, overpayments), as on LinkedInvoice.
+    credits = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
     seen_at = models.DateTimeField()
 
