@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('unlinking', '0003_attempts_targets_states'),
+        ("unlinking", "0003_attempts_targets_states"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='unlinkstep',
-            name='kind',
-            field=models.CharField(choices=[('unlink_payment', 'Unlink payment from Xero'), ('delete_payment', 'Delete payment in Actionstep'), ('reverse_payment', 'Reverse payment in Actionstep'), ('unlink_invoice', 'Unlink invoice from Xero'), ('revert_invoice', 'Revert invoice to draft in Actionstep'), ('delete_invoice', 'Delete invoice in Actionstep'), ('xero_delete_payment', 'Delete payment in Xero'), ('xero_delete_allocation', 'Remove allocation in Xero'), ('xero_void_invoice', 'Void invoice in Xero'), ('xero_delete_invoice', 'Delete invoice in Xero')], max_length=24),
+            model_name="unlinkstep",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("unlink_payment", "Unlink payment from Xero"),
+                    ("delete_payment", "Delete payment in Actionstep"),
+                    ("reverse_payment", "Reverse payment in Actionstep"),
+                    ("unlink_invoice", "Unlink invoice from Xero"),
+                    ("revert_invoice", "Revert invoice to draft in Actionstep"),
+                    ("delete_invoice", "Delete invoice in Actionstep"),
+                    ("xero_delete_payment", "Delete payment in Xero"),
+                    ("xero_delete_allocation", "Remove allocation in Xero"),
+                    ("xero_void_invoice", "Void invoice in Xero"),
+                    ("xero_delete_invoice", "Delete invoice in Xero"),
+                ],
+                max_length=24,
+            ),
         ),
     ]
