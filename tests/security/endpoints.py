@@ -114,6 +114,8 @@ PLAN_OPTIONS = (
     "remove_payments",
     "after",
     "xero_cleanup",
+    "remove_allocations",
+    "free_numbers",
     "plan_digest",
     "confirm_key",
     "confirm",
@@ -183,6 +185,14 @@ ENDPOINTS: dict[str, Endpoint] = {
             MANAGE_CONNECTIONS,
             target="connection",
             acts_on_target=True,
+        ),
+        Endpoint(
+            "connections:set_history_notes",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("notes",),
+            example=lambda scene: {"notes": "off"},
         ),
         # a connection's team and time zone: admins only
         Endpoint("connections:team", ("GET",), MANAGE_CONNECTIONS, target="connection"),

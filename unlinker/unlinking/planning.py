@@ -143,6 +143,7 @@ BATCH_PAYMENT_SHARED = (
     "them too, so remove it in Xero by hand"
 )
 LOCKED = "blocked by Xero's {lock} lock date {date}: the firm's adviser must move it first"
+LOCKED_PREFIX = LOCKED.split("{", 1)[0]
 ALLOCATED = (
     "{credits} allocated to it in Xero: choose \u201cremove allocations first\u201d, or remove "
     "{them} in Xero"
@@ -205,6 +206,11 @@ class PlannedStep:
     @property
     def skipped(self) -> bool:
         return bool(self.skip_reason)
+
+    @property
+    def locked(self) -> bool:
+        """Skipped because Xero's lock dates keep its record (see LOCKED)."""
+        return self.skip_reason.startswith(LOCKED_PREFIX)
 
     @property
     def target(self) -> Record:
@@ -393,7 +399,7 @@ class Plan:
 
     def locked_count(self) -> int:
         """Xero changes skipped because of a lock date."""
-        return sum(step.skip_reason.startswith("blocked by Xero's") for step in self.steps)
+        return sum(step.locked for step in self.steps)
 
     def xero_calls(self) -> XeroCalls:
         """How many calls to Xero the plan's runnable steps make (see XeroCalls). Each step

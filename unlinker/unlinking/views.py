@@ -18,7 +18,7 @@ from . import exports, selectors, services
 from .confirming import confirm
 from .filters import StepFilterSet
 from .forms import PlanForm
-from .planning import InvoiceAfter, PaymentRemoval
+from .planning import InvoiceAfter, PaymentRemoval, freed_number
 from .tables import BatchTable, StepTable
 
 # A plan of 10,000 steps is summarised: counts, then this many groups, and this many records
@@ -37,9 +37,9 @@ def plan_page(request, connection_id):
     """The plan of a list's selection, and its confirmation. The lists' "Unlink from Xero" posts
     here: the selection's fields (`kind`, `pk`s or `_all` with the filter in the query string),
     and once on this page `remove_payments` (none|delete|reverse), `after` (none|revert|delete),
-    `xero_cleanup` ("on"; admins only), `plan_digest`, `confirm_key` and `confirm` ("1" to
-    queue: see confirming.py). Nothing is created unless all of them are valid and the plan is
-    still the one shown."""
+    `xero_cleanup`, `remove_allocations`, `free_numbers` ("on"; admins only), `plan_digest`,
+    `confirm_key` and `confirm` ("1" to queue: see confirming.py). Nothing is created unless
+    all of them are valid and the plan is still the one shown."""
     connection = connection_for(request.user, connection_id)
     kind = request.POST.get("kind")
     if kind not in LIST_KINDS:
@@ -83,6 +83,9 @@ def plan_page(request, connection_id):
         "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
         "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
         "destructive": plan.destructive_counts(),
+        "xero": plan.xero,
+        "xero_calls": plan.xero_calls(),
+        "freed_example": freed_number("INV-1042", plan.xero.void_suffix),
     }
     if request.htmx and request.htmx.target == "plan":  # an option changed
         return render(request, "unlinking/plan.html#plan", context)
