@@ -391,3 +391,22 @@ def test_an_operator_cannot_choose_the_clean_up_refinements(member, firm, URL):
         response = operator.post(URL, selection_of(firm, **{option: "on"}))
         assert response.status_code == 400
         assert "needs the admin role" in response.content.decode()
+
+
+def test_the_clean_up_preview_follows_the_options_ticked(member, firm, URL):
+    LinkedInvoice.objects.filter(pk=firm.invoices[0].pk).update(
+        xero_credits=[{"kind": "PREPAYMENT", "document_id": "p1", "amount": "20.00", "date": None}]
+    )
+    admin = member("admin")
+    ticked = selection_of(firm, xero_cleanup="on", remove_allocations="on")
+    html = admin.post(URL, ticked, headers={"HX-Request": "true", "HX-Target": "plan"}).content
+    html = html.decode()
+    assert html.lstrip().startswith('<div id="plan">')
+    preview = html[html.index('<div id="xero-preview" hx-swap-oob="true">') :]
+    assert "Remove allocation in Xero: 1, totalling 20.00" in preview
+    # an operator's re-rendered plan carries no preview of the clean-up
+    operator = member("operator")
+    html = operator.post(
+        URL, selection_of(firm), headers={"HX-Request": "true", "HX-Target": "plan"}
+    ).content.decode()
+    assert "xero-preview" not in html

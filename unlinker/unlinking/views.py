@@ -87,8 +87,6 @@ def plan_page(request, connection_id):
         "xero_calls": plan.xero_calls(),
         "freed_example": freed_number("INV-1042", plan.xero.void_suffix),
     }
-    if request.htmx and request.htmx.target == "plan":  # an option changed
-        return render(request, "unlinking/plan.html#plan", context)
     if request.user.has_perm(CLEANUP_XERO):
         # The clean-up option lists exactly what it would delete or void, before it is chosen.
         cleanup = (
@@ -106,6 +104,11 @@ def plan_page(request, connection_id):
             }
             for change in cleanup.xero_changes()
         ]
+    if request.htmx and request.htmx.target == "plan":  # an option changed
+        # The plan, and the clean-up's preview beside the options (out of band): both follow
+        # the options ticked.
+        context["out_of_band"] = True
+        return render(request, "unlinking/plan.html#plan", context)
     return render(request, "unlinking/plan.html", context)
 
 
