@@ -127,6 +127,7 @@ def cleanup(request, connection_id):
         "stays_total": sum(leftover.amount for leftover in plan.stays_in_xero),
         "left_out": chosen.left_out,
         "runnable": plan.runnable_count,
+        "xero_calls": plan.xero_calls(),
         "confirmation": confirmation,
     }
     return render(request, "reconciliation/cleanup.html", context)
