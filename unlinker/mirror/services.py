@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from django.core.exceptions import PermissionDenied
 from django.db import connections as db_connections
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ ORGANISATION_MAX_AGE = timedelta(hours=1)
 # Xero lists an invoice's payments without saying which belong to a batch payment (those only a
 # person may remove): one more read, of the few live ones, tells.
 LIVE_BATCH_PAYMENTS = 'Status=="AUTHORISED"&&BatchPaymentID!=null'
+BATCH_PAYMENTS_CHUNK = 500  # ids per IN (...): well under SQLite's bound parameters
 # A run still "running" after this long lost its worker (and its redelivery): start afresh.
 SYNC_STALE_AFTER = timedelta(minutes=30)
 ACTIVE_STATES = (SyncRun.State.QUEUED, SyncRun.State.RUNNING)
@@ -523,8 +524,11 @@ def record_batch_payments(connection_id: int, payments: Iterable[XeroPayment]) -
             batches[payment.batch_payment_id.lower()].append(payment)
     in_batch = {p.payment_id.lower(): batch for batch, ps in batches.items() for p in ps}
     rows = LinkedPayment.objects.filter(connection_id=connection_id).exclude(xero_payment_id="")
+    candidates = list(rows.filter(is_batch_payment=True))
+    for chunk in chunked(list(in_batch), BATCH_PAYMENTS_CHUNK):
+        candidates += rows.filter(xero_payment_id__in=chunk).exclude(is_batch_payment=True)
     changed = []
-    for row in rows.filter(Q(is_batch_payment=True) | Q(xero_payment_id__in=list(in_batch))):
+    for row in candidates:
         batch = in_batch.get(row.xero_payment_id.lower(), "")
         others = [
             {"number": p.invoice_number, "amount": str(p.amount)}
