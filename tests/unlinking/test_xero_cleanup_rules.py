@@ -390,3 +390,34 @@ def test_a_lost_answer_adds_the_note_once_and_notes_can_be_switched_off(upstream
     assert rows.plan(CLEANUP).xero_calls().notes == 0
     run_all(queue(connection, built["bills"][1:], CLEANUP))
     assert [c for c in upstream.requests(since=since, api="xero") if c["method"] == "PUT"] == []
+
+
+def test_a_renamed_void_whose_answer_was_lost_is_noted_once_as_renamed(upstream, connect):
+    built = upstream.build([{"number": "R-1", "total": "100.00"}])
+    connection = refreshed(connect, built)
+    upstream.set_faults(
+        "xero",
+        rules=[
+            {
+                "method": "POST",
+                "path_contains": "/Invoices",
+                "status": 504,
+                "after": True,
+                "times": 1,
+            }
+        ],
+    )
+    batch = run_all(
+        queue(connection, built["bills"], PlanOptions(xero_cleanup=True, free_numbers=True))
+    )
+    upstream.clear_faults()
+    void = step_of(batch, StepKind.XERO_VOID_INVOICE)
+    assert void.state == StepState.DONE and void.attempts == 2
+    assert void.result.startswith("already done (by attempt 1's write)")
+    invoice_id = built["bills"][0]["xero_invoice_id"]
+    assert upstream.xero_invoice(invoice_id)["InvoiceNumber"] == "R-1-VOID"
+    notes = [r["Details"] for r in upstream.xero_history(invoice_id) if r["Changes"] == "Note"]
+    assert notes == [
+        f"Renamed from R-1 to R-1-VOID and voided by Unlinker batch {batch.pk} from the command "
+        "line: unlinked from Actionstep; R-1 is free for the invoice approved again"
+    ]

@@ -347,7 +347,10 @@ def xero_remove_invoices(steps: list[UnlinkStep], clients) -> dict[int, StepResu
             continue
         if isinstance(decision, StepResult):
             if decision.xero_status in (XeroStatus.VOIDED, XeroStatus.DELETED):
-                text = note_text(step, _done_word(decision.xero_status), _why(step))
+                old = _number_before(step, current)
+                text = _removal_note(step, decision.xero_status, old, current.number)
+                if old != current.number:
+                    decision.xero_number = current.number  # renamed by this step's write
                 try:
                     decision.summary += _add_note(
                         step, clients, "invoice", ids[step.pk], text, wrote=False
@@ -396,17 +399,14 @@ def xero_remove_invoices(steps: list[UnlinkStep], clients) -> dict[int, StepResu
         old = found[ids[step.pk].lower()].number
         new = numbers.get(step.pk, "")
         renamed = f" as {new}, freeing {old}" if new else ""
-        done = f"Renamed from {old} to {new} and {verb}" if new else _done_word(target)
-        why = _why(step) + (f"; {old} is free for the invoice approved again" if new else "")
+        text = _removal_note(step, target, old, new or old)
         result = StepResult(
             f"Xero invoice {old} {verb}{renamed} ({len(allowed)} in one call)",
             xero_status=target,
             xero_number=new,
         )
         try:
-            result.summary += _add_note(
-                step, clients, "invoice", ids[step.pk], note_text(step, done, why), wrote=True
-            )
+            result.summary += _add_note(step, clients, "invoice", ids[step.pk], text, wrote=True)
         except ApiError as exc:
             # Done in Xero, its note not yet: the retry finds it done and adds the note.
             results[step.pk] = exc
@@ -417,6 +417,26 @@ def xero_remove_invoices(steps: list[UnlinkStep], clients) -> dict[int, StepResu
 
 def _done_word(status: str) -> str:
     return "Voided" if status == "VOIDED" else "Deleted"
+
+
+def _removal_note(step: UnlinkStep, status: str, old: str, new: str) -> str:
+    """The history note of a void or delete, and of the rename that went with it: the same
+    words whether this attempt made the change or finds that an earlier one did."""
+    if old == new:
+        return note_text(step, _done_word(status), _why(step))
+    done = f"Renamed from {old} to {new} and {_done_word(status).lower()}"
+    return note_text(step, done, f"{_why(step)}; {old} is free for the invoice approved again")
+
+
+def _number_before(step: UnlinkStep, current) -> str:
+    """The number an invoice found voided had before this batch freed it: its number without
+    the suffix (and the -2, -3 of a taken one), when the batch frees numbers."""
+    suffix = settings.XERO_VOID_NUMBER_SUFFIX
+    number = current.number
+    if not PlanOptions.from_dict(step.batch.options).free_numbers or suffix not in number:
+        return number
+    base, _, tail = number.rpartition(suffix)
+    return base if base and (not tail or (tail[:1] == "-" and tail[1:].isdigit())) else number
 
 
 # Tried in turn for a freed number: "INV-1-VOID", then "INV-1-VOID-2" ... "INV-1-VOID-9".
