@@ -179,6 +179,8 @@ def test_settings_load_from_environment(load, tmp_path):
         ("XERO_CALLS_PER_DAY", "0", "XERO_CALLS_PER_DAY must be at least 1"),
         ("STEP_STALE_SECONDS", "ten", "STEP_STALE_SECONDS must be a whole number"),
         ("HTTPS", "2", "HTTPS must be a boolean"),
+        ("XERO_VOID_NUMBER_SUFFIX", "   ", "XERO_VOID_NUMBER_SUFFIX must be 1 to 32 characters"),
+        ("XERO_VOID_NUMBER_SUFFIX", "-" * 33, "XERO_VOID_NUMBER_SUFFIX must be 1 to 32"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_a_message_naming_it(load, name, value, message):

@@ -378,6 +378,13 @@ XERO_CALLS_PER_DAY = env_int("XERO_CALLS_PER_DAY", 5000, minimum=1)
 XERO_WEB_URL = env_str("XERO_WEB_URL", "https://go.xero.com").rstrip("/")
 ACTIONSTEP_MATTER_URL = env_str("ACTIONSTEP_MATTER_URL", actionstep_resources.MATTER_PAGE_URL)
 ACTIONSTEP_INVOICE_URL = env_str("ACTIONSTEP_INVOICE_URL", actionstep_resources.INVOICE_PAGE_URL)
+# What "free the number" appends to a Xero invoice's number in the call that voids it, so that
+# the invoice approved again in Actionstep can be created in Xero under its own number.
+XERO_VOID_NUMBER_SUFFIX = env_str("XERO_VOID_NUMBER_SUFFIX", "-VOID")
+if not XERO_VOID_NUMBER_SUFFIX.strip() or len(XERO_VOID_NUMBER_SUFFIX) > 32:
+    raise ImproperlyConfigured(
+        f"XERO_VOID_NUMBER_SUFFIX must be 1 to 32 characters, not {XERO_VOID_NUMBER_SUFFIX!r}"
+    )
 HTTP_TIMEOUT_SECONDS = env_float("HTTP_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How long a call waits for its tenant's throttle before giving up (RateLimited).
 API_THROTTLE_MAX_WAIT_SECONDS = env_float("API_THROTTLE_MAX_WAIT_SECONDS", 120.0, minimum=0)

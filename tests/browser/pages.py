@@ -45,6 +45,8 @@ FOR_THE_README = {
     "04-plan.png": "plan.png",
     "05-batch-running.png": "batch.png",
     "08-reconciliation.png": "reconciliation.png",
+    "12-plan-xero-rules.png": "plan-xero-options.png",  # at 1440x900: test_xero_cleanup.py
+    "13-plan-xero-steps.png": "plan-xero-steps.png",
 }
 VIEWPORT = {"width": 1280, "height": 800}
 BACKGROUND_WORK_MS = 60_000  # a sync, a batch or a reconciliation run by the test's worker

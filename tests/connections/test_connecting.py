@@ -237,3 +237,45 @@ def test_now_connect_xero_is_said_only_while_xero_is_not_connected(admin, upstre
     done = connect_actionstep(admin, firm["orgkey"])  # re-authorising the same org
     assert Connection.objects.get() == connection
     assert "Now connect Xero" not in messages_of(done)[0]
+
+
+def test_connections_show_xero_lock_dates_and_switch_history_notes(
+    admin, client_for, connect, upstream
+):
+    from datetime import date
+
+    from unlinker.mirror.services import refresh_xero_organisation
+
+    built = upstream.build([{"total": "10.00"}], organisation={"period_lock_date": "2026-09-30"})
+    connection = connect(built["firm"])
+    page = admin.get(reverse("connections:list")).content.decode()
+    assert "Lock dates: not read yet" in page and "History notes in Xero: on" in page
+
+    from unlinker.connections.clients import xero_client_for
+
+    refresh_xero_organisation(connection.pk, xero_client_for(connection))
+    connection.refresh_from_db()
+    assert connection.xero_period_lock_date == date(2026, 9, 30)
+    assert (
+        "Lock dates: period 30/09/2026" in admin.get(reverse("connections:list")).content.decode()
+    )
+
+    url = reverse("connections:set_history_notes", args=[connection.pk])
+    done = admin.post(url, {"notes": "off"}, follow=True)
+    connection.refresh_from_db()
+    assert not connection.xero_history_notes
+    assert messages_of(done) == [
+        f"Changes in Xero for {connection.name} no longer add history notes."
+    ]
+    assert "History notes in Xero: off" in done.content.decode()
+    assert admin.post(url, {"notes": "maybe"}).status_code == 302  # refused, nothing changed
+    connection.refresh_from_db()
+    assert not connection.xero_history_notes
+    admin.post(url, {"notes": "on"})
+    connection.refresh_from_db()
+    assert connection.xero_history_notes
+    # operators see no Connections page, and cannot switch the notes
+    operator = client_for("operator")
+    assert operator.post(url, {"notes": "off"}).status_code == 403
+    connection.refresh_from_db()
+    assert connection.xero_history_notes

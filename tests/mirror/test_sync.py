@@ -143,13 +143,58 @@ def test_xero_status_refresh_reads_ids_in_batches(upstream, connect, firm):
     from unlinker.connections.clients import xero_client_for
 
     reads = services.refresh_xero_status(connection.pk, xero_client_for(connection))
-    assert reads == 1
+    # the invoices, 50 ids a read; then the organisation (lock dates) and the batch payments
+    assert reads == 3
     calls = upstream.requests(since=since, api="xero")
-    assert len(calls) == 1 and "IDs=" in calls[0]["query"]
+    assert len(calls) == 3 and "IDs=" in calls[0]["query"]
+    assert calls[1]["path"].endswith("/Organisation") and calls[2]["path"].endswith("/Payments")
     invoice = LinkedInvoice.objects.get(actionstep_id=firm["bills"][0]["id"])
     assert invoice.xero_status in ("AUTHORISED", "PAID")
     assert invoice.xero_checked_at is not None
     assert all(p.xero_status == "AUTHORISED" for p in LinkedPayment.objects.all())
+
+    # nothing unchecked left, and the organisation was read just now: nothing is read again
+    since = upstream.last_request_id()
+    client = xero_client_for(connection)
+    assert services.refresh_xero_status(connection.pk, client, only_unchecked=True) == 0
+
+
+def test_xero_refresh_reads_lock_dates_dates_allocations_and_batch_payments(upstream, connect):
+    from unlinker.connections.clients import xero_client_for
+
+    built = upstream.build(
+        [
+            {
+                "number": "CR-1",
+                "total": "300.00",
+                "invoice_date": "2026-05-04",
+                "allocations": [{"kind": "CREDITNOTE", "amount": "30.00", "date": "2026-05-10"}],
+            },
+            {"number": "B-1", "total": "60.00", "payments": [{"amount": "60.00", "batch": "b"}]},
+            {"number": "B-2", "total": "40.00", "payments": [{"amount": "40.00", "batch": "b"}]},
+        ],
+        organisation={"period_lock_date": "2026-03-31", "end_of_year_lock_date": "2025-06-30"},
+    )
+    connection = connect(built["firm"])
+    sync(connection, full=True)
+    services.refresh_xero_status(connection.pk, xero_client_for(connection))
+
+    connection.refresh_from_db()
+    assert str(connection.xero_period_lock_date) == "2026-03-31"
+    assert str(connection.xero_end_of_year_lock_date) == "2025-06-30"
+    assert connection.xero_organisation_read_at is not None
+    credited = LinkedInvoice.objects.get(invoice_number="CR-1")
+    assert str(credited.xero_date) == "2026-05-04" and credited.xero_amount_credited == 30
+    (credit,) = credited.xero_credits
+    assert (credit["kind"], credit["amount"], credit["date"]) == (
+        "CREDITNOTE",
+        "30.00",
+        "2026-05-10",
+    )
+    b1 = LinkedPayment.objects.get(invoice_number="B-1")
+    assert b1.is_batch_payment and b1.xero_batch_payment_id
+    assert b1.xero_batch_invoices == [{"number": "B-2", "amount": "40.00"}]
+    assert b1.xero_date is not None
 
 
 def test_refresh_button_queues_one_sync_and_shows_progress(client_for, connect, upstream, firm):

@@ -281,3 +281,24 @@ def test_a_connection_the_admin_may_see_is_required(client_for, reported):
     connection.save()
     response = client_for("admin").post(cleanup_url(connection), {"pk": cleanable(run)})
     assert response.status_code == 404
+
+
+def test_the_clean_up_leaves_what_a_lock_date_keeps_and_counts_its_calls(client_for, reported):
+    from datetime import date
+    from html import unescape
+
+    connection, built, run = reported
+    client = client_for("admin")
+    html = client.post(cleanup_url(connection), {"pk": cleanable(run)}).content.decode()
+    assert "Calls to Xero:" in html and "history notes" in html
+
+    # the organisation's books closed today (as the next refresh from Xero reads it)
+    connection.xero_period_lock_date = date.today()
+    connection.save()
+    html = unescape(client.post(cleanup_url(connection), {"pk": cleanable(run)}).content.decode())
+    shown = date.today().strftime("%d/%m/%Y")
+    assert (
+        f"blocked by Xero's period lock date {shown}: the firm's adviser must move it first" in html
+    )
+    assert "Queue 0 steps" in html
+    assert "Calls to Xero:" not in html

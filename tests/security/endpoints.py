@@ -117,6 +117,8 @@ PLAN_OPTIONS = (
     "remove_payments",
     "after",
     "xero_cleanup",
+    "remove_allocations",
+    "free_numbers",
     "plan_digest",
     "confirm_key",
     "confirm",
@@ -188,6 +190,14 @@ ENDPOINTS: dict[str, Endpoint] = {
             target="connection",
             fields=("confirm",),
             example=lambda scene: {"confirm": "1"},
+        ),
+        Endpoint(
+            "connections:set_history_notes",
+            ("POST",),
+            MANAGE_CONNECTIONS,
+            target="connection",
+            fields=("notes",),
+            example=lambda scene: {"notes": "off"},
         ),
         # a connection's team and time zone: admins only
         Endpoint("connections:team", ("GET",), MANAGE_CONNECTIONS, target="connection"),

@@ -40,6 +40,7 @@ LENIENT = (
     "unlinked_before_removal",
     "editable_bill",
     "void_with_allocations",
+    "lock_dates",
 )
 
 

@@ -1,6 +1,7 @@
 """The plan and confirm page: POST /unlink/<connection>/plan/."""
 
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -335,3 +336,77 @@ def test_two_users_with_overlapping_plans_never_share_a_record(member, make_user
     ours = set(olives.steps.exclude(state="skipped").values_list("target_key", flat=True))
     assert theirs and ours and not theirs & ours
     assert f"invoice:{firm.invoices[2].pk}" in theirs
+
+
+def test_lock_dates_allocations_and_the_calls_to_xero_are_on_the_plan(member, firm, URL):
+    from datetime import date
+
+    connection = firm.connection
+    connection.xero_period_lock_date = date(2025, 1, 15)
+    connection.xero_organisation_read_at = connection.created_at
+    connection.save()
+    locked, credited, plain = firm.invoices
+    LinkedInvoice.objects.filter(pk=locked.pk).update(invoice_date=date(2025, 1, 10))
+    LinkedInvoice.objects.filter(pk=credited.pk).update(
+        invoice_date=date(2025, 2, 1),
+        xero_amount_credited=30,
+        xero_credits=[
+            {
+                "kind": "CREDITNOTE",
+                "document_id": "c1",
+                "number": "CN-7",
+                "amount": "30.00",
+                "date": "2025-02-03",
+            }
+        ],
+    )
+    LinkedInvoice.objects.filter(pk=plain.pk).update(invoice_date=date(2025, 2, 1))
+    LinkedPayment.objects.update(payment_date=date(2025, 2, 2))
+    admin = member("admin")
+    html = unescape(admin.post(URL, selection_of(firm, xero_cleanup="on")).content.decode())
+    assert "Xero's lock dates</strong>: period 15/01/2025" in html
+    assert "1 change in Xero is dated on or before a lock date" in html
+    assert '<span class="badge locked">locked</span>' in html
+    assert (
+        "blocked by Xero's period lock date 15/01/2025: the firm's adviser must move it first"
+        in html
+    )
+    assert "Allocated to it in Xero: credit note CN-7 of 30.00" in html
+    assert "choose \u201cremove allocations first\u201d" in html
+    assert "Calls to Xero:" in html and "history notes" in html
+
+    html = unescape(
+        admin.post(
+            URL, selection_of(firm, xero_cleanup="on", remove_allocations="on", free_numbers="on")
+        ).content.decode()
+    )
+    assert "Remove allocation in Xero: Credit note CN-7 of 30.00 allocated to" in html
+    assert "Renamed INV-000003-VOID in the call that voids it" in html
+    assert "1 allocation removed in Xero" in html  # the warning beside the button
+
+
+def test_an_operator_cannot_choose_the_clean_up_refinements(member, firm, URL):
+    operator = member("operator")
+    for option in ("remove_allocations", "free_numbers"):
+        response = operator.post(URL, selection_of(firm, **{option: "on"}))
+        assert response.status_code == 400
+        assert "needs the admin role" in response.content.decode()
+
+
+def test_the_clean_up_preview_follows_the_options_ticked(member, firm, URL):
+    LinkedInvoice.objects.filter(pk=firm.invoices[0].pk).update(
+        xero_credits=[{"kind": "PREPAYMENT", "document_id": "p1", "amount": "20.00", "date": None}]
+    )
+    admin = member("admin")
+    ticked = selection_of(firm, xero_cleanup="on", remove_allocations="on")
+    html = admin.post(URL, ticked, headers={"HX-Request": "true", "HX-Target": "plan"}).content
+    html = html.decode()
+    assert html.lstrip().startswith('<div id="plan">')
+    preview = html[html.index('<div id="xero-preview" hx-swap-oob="true">') :]
+    assert "Remove allocation in Xero: 1, totalling 20.00" in preview
+    # an operator's re-rendered plan carries no preview of the clean-up
+    operator = member("operator")
+    html = operator.post(
+        URL, selection_of(firm), headers={"HX-Request": "true", "HX-Target": "plan"}
+    ).content.decode()
+    assert "xero-preview" not in html

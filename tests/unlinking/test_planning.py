@@ -355,9 +355,18 @@ def test_options_validate_and_round_trip_through_json():
     options = PlanOptions(remove_payments="reverse", after="revert", xero_cleanup=True)
     assert options.remove_payments is PaymentRemoval.REVERSE
     data = json.loads(json.dumps(options.to_dict()))
-    assert data == {"remove_payments": "reverse", "after": "revert", "xero_cleanup": True}
+    assert data == {
+        "remove_payments": "reverse",
+        "after": "revert",
+        "xero_cleanup": True,
+        "remove_allocations": False,
+        "free_numbers": False,
+    }
     assert PlanOptions.from_dict(data) == options
     assert PlanOptions.from_dict({}) == PlanOptions()
+    # a batch stored before the clean-up's own options existed reads as without them
+    stored = {"remove_payments": "none", "after": "none", "xero_cleanup": True}
+    assert PlanOptions.from_dict(stored) == PlanOptions(xero_cleanup=True)
 
     with pytest.raises(InvalidOptions, match="remove_payments must be one of"):
         PlanOptions(remove_payments="shred")
@@ -367,6 +376,11 @@ def test_options_validate_and_round_trip_through_json():
         PlanOptions(xero_cleanup="yes")
     with pytest.raises(InvalidOptions, match="unknown options: colour"):
         PlanOptions.from_dict({"colour": "red"})
+    for name in ("remove_allocations", "free_numbers"):
+        with pytest.raises(InvalidOptions, match=f"{name} is part of the clean-up in Xero"):
+            PlanOptions(**{name: True})
+        with pytest.raises(InvalidOptions, match=f"{name} must be true or false"):
+            PlanOptions(xero_cleanup=True, **{name: "on"})
 
 
 def test_the_digest_changes_with_the_options_and_with_the_records():

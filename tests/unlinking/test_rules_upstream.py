@@ -23,6 +23,7 @@ def sandbox_rules(request, upstream):
             "unlinked_before_removal",
             "editable_bill",
             "void_with_allocations",
+            "lock_dates",
         )
     return request.param
 

@@ -60,7 +60,8 @@ def test_create_batch_stores_the_plan_and_queues_after_commit(
 
     assert enqueued == [batch.pk]
     assert batch.created_by == operator
-    assert batch.options == {"remove_payments": "reverse", "after": "none", "xero_cleanup": False}
+    assert batch.options == PlanOptions(remove_payments="reverse").to_dict()
+    assert batch.options["remove_payments"] == "reverse" and not batch.options["xero_cleanup"]
     assert batch.selection == SELECTION
     assert batch.summary == "3 invoices · 7 steps · reverse payments"
     steps = list(batch.steps.order_by("position"))

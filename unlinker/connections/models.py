@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from unlinker.core.zones import default_zone, validate_zone
+from unlinker.integrations.records import XeroLocks
 
 from .crypto import UNREADABLE, EncryptedTextField, Unreadable
 
@@ -20,6 +21,15 @@ class Connection(models.Model):
     timezone = models.CharField(max_length=64, default=default_zone, validators=[validate_zone])
     # Users who may see this connection's records; holders of manage_connections see all.
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # The Xero organisation's lock dates as GET /Organisation last gave them (read with every
+    # refresh from Xero, and by every clean-up step before it acts): the plan skips what they
+    # lock, with the date.
+    xero_period_lock_date = models.DateField(null=True, blank=True)
+    xero_end_of_year_lock_date = models.DateField(null=True, blank=True)
+    xero_organisation_read_at = models.DateTimeField(null=True, blank=True)
+    # Every change Unlinker makes in Xero adds a note to the record's history there, saying
+    # which batch did it, for whom and why. Admins can switch it off per connection.
+    xero_history_notes = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -43,6 +53,10 @@ class Connection(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def xero_locks(self) -> XeroLocks:
+        return XeroLocks(self.xero_period_lock_date, self.xero_end_of_year_lock_date)
 
     @property
     def is_paired(self) -> bool:

@@ -136,6 +136,7 @@ def adopt_xero_timezone(connection: Connection) -> str | None:
     except ApiError as exc:
         logger.info("The time zone of %s stays %s: %s", connection, connection.timezone, exc)
         return None
+    record_xero_organisation(connection.pk, organisation)
     zone = iana_timezone(organisation.timezone)
     if zone is None:
         logger.info("Xero's time zone %r has no IANA name we know", organisation.timezone)
@@ -143,6 +144,23 @@ def adopt_xero_timezone(connection: Connection) -> str | None:
     connection.timezone = zone
     connection.save(update_fields=["timezone"])
     return zone
+
+
+def record_xero_organisation(connection_id: int, organisation) -> None:
+    """What the clean-up needs of the Xero organisation, as just read (GET /Organisation): its
+    lock dates, and when they were read."""
+    Connection.objects.filter(pk=connection_id).update(
+        xero_period_lock_date=organisation.period_lock_date,
+        xero_end_of_year_lock_date=organisation.end_of_year_lock_date,
+        xero_organisation_read_at=timezone.now(),
+    )
+
+
+def set_history_notes(*, connection: Connection, enabled: bool) -> None:
+    """Whether the changes Unlinker makes in this connection's Xero organisation add a note to
+    each record's history there."""
+    connection.xero_history_notes = enabled
+    connection.save(update_fields=["xero_history_notes"])
 
 
 def set_timezone(*, connection: Connection, zone: str) -> None:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("xero/callback/", views.xero_callback, name="xero_callback"),
     path("<int:pk>/xero/tenant/", views.xero_tenant, name="xero_tenant"),
     path("<int:pk>/disconnect/", views.disconnect, name="disconnect"),
+    path("<int:pk>/history-notes/", views.set_history_notes, name="set_history_notes"),
     path("<int:pk>/team/", team_views.team, name="team"),
     path("<int:pk>/team/add/", team_views.add_member, name="add_member"),
     path("<int:pk>/team/new/", team_views.new_person, name="new_person"),

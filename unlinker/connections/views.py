@@ -182,6 +182,29 @@ def disconnect(request, pk):
     return redirect("connections:list")
 
 
+@admin_only
+@require_POST
+def set_history_notes(request, pk):
+    """Switch the history notes that Unlinker's changes add in Xero on or off (`notes`: "on"
+    or "off")."""
+    connection = connection_for(request.user, pk)
+    wanted = request.POST.get("notes")
+    if wanted not in ("on", "off"):
+        messages.error(request, "Nothing was changed: say whether to add history notes.")
+        return redirect("connections:list")
+    services.set_history_notes(connection=connection, enabled=wanted == "on")
+    if wanted == "on":
+        messages.success(
+            request,
+            f"Changes in Xero for {connection.name} now add a note to each record's history.",
+        )
+    else:
+        messages.success(
+            request, f"Changes in Xero for {connection.name} no longer add history notes."
+        )
+    return redirect("connections:list")
+
+
 def _to_consent(request, provider: str, callback_name: str, *, connection=None, zone=""):
     """Send the browser to the provider's consent page, remembering what for under a `state`
     of our own making (Authlib keeps it in the session too, and checks it on the callback)."""

@@ -276,6 +276,8 @@ class XeroInvoice:
     updated_at: datetime | None
     # Empty when read with summaryOnly (Xero then leaves them out): see amount_credited.
     credits: tuple[XeroAppliedCredit, ...] = ()
+    # The date of each payment of payment_ids (what Xero compares with its lock dates).
+    payment_dates: Mapping[str, date | None] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_json(cls, data: Mapping) -> "XeroInvoice":
@@ -295,6 +297,9 @@ class XeroInvoice:
             amount_credited=money(data.get("AmountCredited")),
             currency=data.get("CurrencyCode") or "",
             payment_ids=tuple(p["PaymentID"] for p in data.get("Payments") or ()),
+            payment_dates={
+                p["PaymentID"]: xero_date(p.get("Date")) for p in data.get("Payments") or ()
+            },
             updated_at=xero_datetime(data.get("UpdatedDateUTC")),
             credits=tuple(
                 XeroAppliedCredit.from_json(kind, item)
@@ -332,6 +337,32 @@ class XeroAllocation:
 
 
 @dataclass(frozen=True)
+class XeroLocks:
+    """An organisation's lock dates (GET /Organisation): Xero refuses to void, delete or remove
+    a payment or an allocation from a document dated on or before either of them."""
+
+    period_lock_date: date | None = None
+    end_of_year_lock_date: date | None = None
+
+    def lock_for(self, document_date: date | None) -> tuple[str, date] | None:
+        """("end of year" or "period", the lock date) when Xero refuses to void, delete or
+        remove a payment from a document of that date (on or before a lock date), else None.
+        The end-of-year lock is named first: an adviser cannot move past it either."""
+        if document_date is None:
+            return None
+        for kind, locked_until in (
+            ("end of year", self.end_of_year_lock_date),
+            ("period", self.period_lock_date),
+        ):
+            if locked_until and document_date <= locked_until:
+                return kind, locked_until
+        return None
+
+    def __bool__(self) -> bool:
+        return bool(self.period_lock_date or self.end_of_year_lock_date)
+
+
+@dataclass(frozen=True)
 class XeroOrganisation:
     """What GET /Organisation says of the tenant that the clean-up depends on."""
 
@@ -355,19 +386,12 @@ class XeroOrganisation:
             end_of_year_lock_date=xero_date(data.get("EndOfYearLockDate")),
         )
 
+    @property
+    def locks(self) -> XeroLocks:
+        return XeroLocks(self.period_lock_date, self.end_of_year_lock_date)
+
     def lock_for(self, document_date: date | None) -> tuple[str, date] | None:
-        """("end of year" or "period", the lock date) when Xero refuses to void, delete or
-        remove a payment from a document of that date (on or before a lock date), else None.
-        The end-of-year lock is named first: an adviser cannot move past it either."""
-        if document_date is None:
-            return None
-        for kind, locked_until in (
-            ("end of year", self.end_of_year_lock_date),
-            ("period", self.period_lock_date),
-        ):
-            if locked_until and document_date <= locked_until:
-                return kind, locked_until
-        return None
+        return self.locks.lock_for(document_date)
 
 
 @dataclass(frozen=True)
@@ -435,6 +459,7 @@ class XeroPayment:
     batch_payment_id: str
     reference: str
     updated_at: datetime | None
+    invoice_number: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping) -> "XeroPayment":
@@ -442,6 +467,7 @@ class XeroPayment:
         return cls(
             payment_id=data["PaymentID"],
             invoice_id=(data.get("Invoice") or {}).get("InvoiceID") or "",
+            invoice_number=(data.get("Invoice") or {}).get("InvoiceNumber") or "",
             amount=money(data.get("Amount")),
             date=xero_date(data.get("Date")),
             status=data.get("Status") or "",

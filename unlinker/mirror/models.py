@@ -62,6 +62,9 @@ class LinkedRecord(models.Model):
         null=True, blank=True, help_text="No longer returned by Actionstep (kept, not deleted)"
     )
     xero_checked_at = models.DateTimeField(null=True, blank=True)
+    # The record's date in Xero, with which Xero compares its lock dates (None: not read yet;
+    # the plan then uses the Actionstep date, which the integration copied to Xero).
+    xero_date = models.DateField(null=True, blank=True)
     synced_at = models.DateTimeField()
 
     class Meta:
@@ -82,6 +85,13 @@ class LinkedInvoice(LinkedRecord):
     xero_amount_paid = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     xero_contact_name = models.CharField(max_length=255, blank=True)
     xero_currency = models.CharField(max_length=3, blank=True, help_text="Xero's CurrencyCode")
+    xero_amount_credited = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    # The credit notes, prepayments and overpayments allocated to the Xero copy, as Xero lists
+    # them on the invoice: [{"kind", "document_id", "number", "amount", "date"}]. Xero refuses
+    # to void an invoice while any is allocated (mirror.services.credits_json).
+    xero_credits = models.JSONField(default=list, blank=True)
     # Payments on this invoice whose Xero link is still live; kept by sync and by unlink steps.
     linked_payment_count = models.PositiveIntegerField(default=0)
 
@@ -125,6 +135,10 @@ class LinkedPayment(LinkedRecord):
     reference = models.CharField(max_length=255, blank=True)
     xero_payment_id = models.CharField(max_length=36, blank=True)
     is_batch_payment = models.BooleanField(default=False)
+    xero_batch_payment_id = models.CharField(max_length=36, blank=True)
+    # The other invoices its Xero batch payment pays, which deleting the batch would un-pay:
+    # [{"number", "amount"}].
+    xero_batch_invoices = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

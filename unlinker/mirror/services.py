@@ -3,9 +3,11 @@
 Writes go in bulk, page by page: an upsert per page of up to 200 records, never a query per row.
 """
 
+import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections as db_connections
@@ -16,18 +18,37 @@ from django.utils import timezone
 
 from unlinker.accounts.roles import REFRESH
 from unlinker.connections.clients import actionstep_client_for
+from unlinker.connections.models import Connection
+from unlinker.connections.services import record_xero_organisation
 from unlinker.core.failures import REASON_MAX, failure_reason
 from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations import actionstep_resources
-from unlinker.integrations.records import InvoiceLink, Page, PaymentLink
+from unlinker.integrations.errors import Forbidden
+from unlinker.integrations.records import (
+    InvoiceLink,
+    Page,
+    PaymentLink,
+    XeroInvoice,
+    XeroOrganisation,
+    XeroPayment,
+)
 from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 
 from .models import LinkedInvoice, LinkedPayment, LinkStatus, SyncRun, XeroStatus
 
+log = logging.getLogger(__name__)
+
 # Records modified in the same second as the newest one seen may still be committing upstream:
 # the next incremental sync re-reads that last second (the upsert makes it harmless).
 CURSOR_OVERLAP = timedelta(seconds=1)
+# How old the organisation's lock dates and the batch payments may be before a refresh from
+# Xero that reads no invoice reads them again.
+ORGANISATION_MAX_AGE = timedelta(hours=1)
+# Xero lists an invoice's payments without saying which belong to a batch payment (those only a
+# person may remove): one more read, of the few live ones, tells.
+LIVE_BATCH_PAYMENTS = 'Status=="AUTHORISED"&&BatchPaymentID!=null'
+BATCH_PAYMENTS_CHUNK = 500  # ids per IN (...): well under SQLite's bound parameters
 # A run still "running" after this long lost its worker (and its redelivery): start afresh.
 SYNC_STALE_AFTER = timedelta(minutes=30)
 ACTIVE_STATES = (SyncRun.State.QUEUED, SyncRun.State.RUNNING)
@@ -435,8 +456,14 @@ def mark_vanished(connection_id: int, seen_since: datetime) -> int:
 
 
 def refresh_xero_status(connection_id: int, client, *, only_unchecked: bool = False) -> int:
-    """Read every linked invoice's Xero copy in batches of IDs and record its status, totals
-    and which of its payments still exist. Returns the number of Xero reads made."""
+    """Read every linked invoice's Xero copy in batches of IDs and record its status, totals,
+    date, what is allocated to it and which of its payments still exist; then what the
+    clean-up's plan needs besides: the organisation's lock dates and which payments are part
+    of a batch payment. Returns the number of Xero reads made.
+
+    A refresh that finds nothing to read (an incremental sync changed no invoice) reads the
+    organisation and the batch payments only once they are ORGANISATION_MAX_AGE old: every
+    clean-up step reads the lock dates again before it acts, so the plan's may be an hour old."""
     requests_before = client.requests_made
     invoices = LinkedInvoice.objects.filter(connection_id=connection_id).exclude(xero_invoice_id="")
     if only_unchecked:
@@ -444,7 +471,83 @@ def refresh_xero_status(connection_id: int, client, *, only_unchecked: bool = Fa
     ids = invoices.order_by("pk").values_list("xero_invoice_id", flat=True)
     for chunk in chunked(ids.iterator(chunk_size=2000), XERO_INVOICES_PER_CALL):
         _refresh_chunk(connection_id, chunk, client)
+    read_any = client.requests_made > requests_before
+    if read_any or _organisation_stale(connection_id):
+        refresh_xero_organisation(connection_id, client)
+        record_batch_payments(connection_id, client.iter_payments(LIVE_BATCH_PAYMENTS))
     return client.requests_made - requests_before
+
+
+def _organisation_stale(connection_id: int) -> bool:
+    read_at = (
+        Connection.objects.filter(pk=connection_id)
+        .values_list("xero_organisation_read_at", flat=True)
+        .first()
+    )
+    return read_at is None or timezone.now() - read_at > ORGANISATION_MAX_AGE
+
+
+def refresh_xero_organisation(connection_id: int, client) -> XeroOrganisation | None:
+    """Read the organisation's lock dates into the connection; None when this connection may
+    not read its settings (a token without accounting.settings.read): they stay as they were,
+    and each clean-up step finds Xero's own refusal instead."""
+    try:
+        organisation = client.get_organisation()
+    except Forbidden as exc:
+        log.info(
+            "connection %s: the organisation's lock dates are not readable: %s", connection_id, exc
+        )
+        return None
+    record_xero_organisation(connection_id, organisation)
+    return organisation
+
+
+def credits_json(invoice: XeroInvoice) -> list[dict]:
+    """What is allocated to a Xero invoice, as LinkedInvoice.xero_credits and
+    XeroInvoiceCopy.credits keep it (JSON: money and dates as strings)."""
+    return [
+        {
+            "kind": credit.kind,
+            "document_id": credit.document_id.lower(),
+            "number": credit.number,
+            "amount": str(credit.amount),
+            "date": credit.date.isoformat() if credit.date else None,
+        }
+        for credit in invoice.credits
+    ]
+
+
+def record_batch_payments(connection_id: int, payments: Iterable[XeroPayment]) -> int:
+    """Mark the mirrored payments that are part of a live Xero batch payment (`payments`: every
+    live payment of the tenant that belongs to one), each with the other invoices its batch
+    pays; unmark those no longer in one. Returns how many payments changed."""
+    batches: dict[str, list[XeroPayment]] = defaultdict(list)
+    for payment in payments:
+        if payment.batch_payment_id:
+            batches[payment.batch_payment_id.lower()].append(payment)
+    in_batch = {p.payment_id.lower(): batch for batch, ps in batches.items() for p in ps}
+    rows = LinkedPayment.objects.filter(connection_id=connection_id).exclude(xero_payment_id="")
+    candidates = list(rows.filter(is_batch_payment=True))
+    for chunk in chunked(list(in_batch), BATCH_PAYMENTS_CHUNK):
+        candidates += rows.filter(xero_payment_id__in=chunk).exclude(is_batch_payment=True)
+    changed = []
+    for row in candidates:
+        batch = in_batch.get(row.xero_payment_id.lower(), "")
+        others = [
+            {"number": p.invoice_number, "amount": str(p.amount)}
+            for p in batches.get(batch, ())
+            if p.payment_id.lower() != row.xero_payment_id.lower()
+        ]
+        state = (bool(batch), batch, others)
+        if state != (row.is_batch_payment, row.xero_batch_payment_id, row.xero_batch_invoices):
+            row.is_batch_payment, row.xero_batch_payment_id, row.xero_batch_invoices = state
+            changed.append(row)
+    LinkedPayment.objects.bulk_update(
+        changed,
+        ["is_batch_payment", "xero_batch_payment_id", "xero_batch_invoices"],
+        batch_size=500,
+    )
+    return len(changed)
 
 
 def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
@@ -453,7 +556,7 @@ def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
     rows = list(
         LinkedInvoice.objects.filter(connection_id=connection_id, xero_invoice_id__in=xero_ids)
     )
-    live_payment_ids: set[str] = set()
+    payment_dates: dict[str, date | None] = {}
     for row in rows:
         copy = found.get(row.xero_invoice_id.lower())
         if copy is None:
@@ -461,9 +564,14 @@ def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
         else:
             row.xero_status = copy.status
             row.xero_total, row.xero_amount_paid = copy.total, copy.amount_paid
+            row.xero_amount_credited = copy.amount_credited
+            row.xero_credits = credits_json(copy)
+            row.xero_date = copy.date
             row.xero_contact_name = copy.contact_name or ""
             row.xero_currency = copy.currency or ""
-            live_payment_ids.update(p.lower() for p in copy.payment_ids)
+            payment_dates.update(
+                (pid.lower(), copy.payment_dates.get(pid)) for pid in copy.payment_ids
+            )
         row.xero_checked_at = now
     LinkedInvoice.objects.bulk_update(
         rows,
@@ -473,6 +581,9 @@ def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
             "xero_amount_paid",
             "xero_contact_name",
             "xero_currency",
+            "xero_amount_credited",
+            "xero_credits",
+            "xero_date",
             "xero_checked_at",
         ],
     )
@@ -483,11 +594,13 @@ def _refresh_chunk(connection_id: int, xero_ids: list[str], client) -> None:
     )
     for payment in payments:
         invoice_status = payment.invoice.xero_status
+        xero_id = payment.xero_payment_id.lower()
         if invoice_status == XeroStatus.MISSING:
             payment.xero_status = XeroStatus.MISSING
-        elif payment.xero_payment_id.lower() in live_payment_ids:
+        elif xero_id in payment_dates:
             payment.xero_status = XeroStatus.AUTHORISED
+            payment.xero_date = payment_dates[xero_id]
         else:
             payment.xero_status = XeroStatus.DELETED
         payment.xero_checked_at = now
-    LinkedPayment.objects.bulk_update(payments, ["xero_status", "xero_checked_at"])
+    LinkedPayment.objects.bulk_update(payments, ["xero_status", "xero_date", "xero_checked_at"])

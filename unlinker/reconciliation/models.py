@@ -22,6 +22,9 @@ class XeroInvoiceCopy(models.Model):
     amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     currency = models.CharField(max_length=3, blank=True, help_text="Xero's CurrencyCode")
     payment_ids = models.JSONField(default=list, blank=True)
+    date = models.DateField(null=True, blank=True)
+    # What is allocated to it (credit notes, prepayments, overpayments), as on LinkedInvoice.
+    credits = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
     seen_at = models.DateTimeField()
 

@@ -2,7 +2,7 @@
 findings acts on."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
@@ -12,10 +12,12 @@ from unlinker.unlinking.planning import (
     XERO_KINDS,
     Plan,
     PlanOptions,
+    XeroContext,
     XeroDuplicate,
     plan_unlink,
     plan_xero_cleanup,
 )
+from unlinker.unlinking.selectors import xero_context
 
 from .models import CLEANABLE, Finding, ReconciliationRun, XeroInvoiceCopy
 
@@ -62,6 +64,7 @@ class Cleanup:
     duplicates: list[XeroDuplicate]
     duplicate_payments: list[LinkedPayment]  # those the duplicates carry in Xero
     left_out: list[tuple[Finding, str]]
+    xero: XeroContext = field(default_factory=XeroContext)
 
     def plan(self, busy: Mapping[str, int] | None = None) -> Plan:
         """Orphans are unlinked already: their plan's Actionstep steps are skipped as done, and
@@ -73,6 +76,7 @@ class Cleanup:
             PlanOptions(xero_cleanup=True),
             invoice_payments=self.orphan_payments,
             busy=busy,
+            xero=self.xero,
         )
         plan = plan_xero_cleanup(self.duplicates, self.duplicate_payments, plan=plan, busy=busy)
         in_actionstep = [s for s in plan.steps if not s.skipped and s.kind not in XERO_KINDS]
@@ -131,6 +135,8 @@ def cleanup_for(connection, selection: Selection) -> Cleanup:
                 status=copy.status,
                 total=copy.total,
                 payment_ids=tuple(copy.payment_ids),
+                xero_date=copy.date,
+                credits=tuple(copy.credits),
             )
         )
     on_duplicates = [pid for d in duplicates for pid in d.payment_ids]
@@ -144,6 +150,7 @@ def cleanup_for(connection, selection: Selection) -> Cleanup:
         duplicates=duplicates,
         duplicate_payments=list(duplicate_payments),
         left_out=left_out,
+        xero=xero_context(connection),
     )
 
 

@@ -8,7 +8,17 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    JSONField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -20,6 +30,7 @@ from unlinker.core.iterables import chunked
 from unlinker.core.upsert import upsert
 from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
+from unlinker.mirror.services import LIVE_BATCH_PAYMENTS, credits_json, record_batch_payments
 
 from .models import Finding, ReconciliationRun, XeroInvoiceCopy
 
@@ -28,9 +39,6 @@ log = logging.getLogger(__name__)
 LIVE = (XeroStatus.DRAFT, XeroStatus.SUBMITTED, XeroStatus.AUTHORISED, XeroStatus.PAID)
 GONE = (XeroStatus.VOIDED, XeroStatus.DELETED)
 SALES_INVOICES = 'Type=="ACCREC"'
-# Xero lists an invoice's payments without saying which belong to a batch payment (those only a
-# person may remove): one more read, of the few live ones, tells.
-LIVE_BATCH_PAYMENTS = 'Status=="AUTHORISED"&&BatchPaymentID!=null'
 STORE_CHUNK = 500
 UPDATE_CHUNK = 500
 COPY_FIELDS = [
@@ -43,6 +51,8 @@ COPY_FIELDS = [
     "amount_credited",
     "currency",
     "payment_ids",
+    "date",
+    "credits",
     "updated_at",
     "seen_at",
 ]
@@ -158,6 +168,8 @@ def _copy(connection_id: int, invoice, now: datetime) -> XeroInvoiceCopy:
         amount_credited=invoice.amount_credited,
         currency=invoice.currency or "",
         payment_ids=[p.lower() for p in invoice.payment_ids],
+        date=invoice.date,
+        credits=credits_json(invoice),
         updated_at=invoice.updated_at,
         seen_at=now,
     )
@@ -171,9 +183,9 @@ def _store_copies(connection_id: int, invoices) -> int:
     )
 
 
-def read_xero(run: ReconciliationRun, client) -> set[str]:
-    """Bring the connection's Xero copies up to date and return the ids of the live payments
-    that are part of a batch payment.
+def read_xero(run: ReconciliationRun, client) -> list:
+    """Bring the connection's Xero copies up to date and return the live payments that are
+    part of a batch payment.
 
     First run: every live sales invoice, a page at a time. Later runs: only what changed since
     the previous run started, whatever its status (so voids and deletions are seen)."""
@@ -204,7 +216,7 @@ def read_xero(run: ReconciliationRun, client) -> set[str]:
         run.connection_id, client, unknown.iterator(chunk_size=2000), on_batch=record_progress
     )
 
-    batch_payments = {p.payment_id.lower() for p in client.iter_payments(LIVE_BATCH_PAYMENTS)}
+    batch_payments = list(client.iter_payments(LIVE_BATCH_PAYMENTS))
     record_progress()
     return batch_payments
 
@@ -387,6 +399,9 @@ def update_mirror_from_copies(
         xero_amount_paid=Subquery(copy.values("amount_paid")[:1], output_field=money),
         xero_contact_name=Coalesce(Subquery(copy.values("contact_name")[:1]), Value("")),
         xero_currency=Coalesce(Subquery(copy.values("currency")[:1]), Value("")),
+        xero_amount_credited=Subquery(copy.values("amount_credited")[:1], output_field=money),
+        xero_credits=Coalesce(Subquery(copy.values("credits")[:1]), Value([], JSONField())),
+        xero_date=Subquery(copy.values("date")[:1]),
         xero_checked_at=now,
     )
     _update_payments_from_copies(connection_id, batch_payment_ids, now, invoice_ids)
@@ -441,7 +456,8 @@ def run_reconciliation(run: ReconciliationRun, client) -> ReconciliationRun:
         return run
     reads_before = client.requests_made
     try:
-        batch_payment_ids = read_xero(run, client)
+        batch_payments = read_xero(run, client)
+        batch_payment_ids = {p.payment_id.lower() for p in batch_payments}
         findings = find_differences(run)
         previous = _previous(run)
         old_keys = set(
@@ -454,6 +470,7 @@ def run_reconciliation(run: ReconciliationRun, client) -> ReconciliationRun:
         with transaction.atomic():
             Finding.objects.bulk_create(findings, batch_size=2000)
             update_mirror_from_copies(run.connection_id, batch_payment_ids)
+            record_batch_payments(run.connection_id, batch_payments)
             ReconciliationRun.objects.filter(pk=run.pk).update(
                 state=ReconciliationRun.State.DONE,
                 finished_at=timezone.now(),

@@ -109,7 +109,7 @@ def cleanup(request, connection_id):
         {
             "label": change.label,
             "count": len(change.steps),
-            "total": money_totals(change.steps),
+            "total": money_totals(change.steps, amount="moved"),
             "shown": [step.target_label for step in change.steps[:RECORDS_SHOWN]],
             "more": max(0, len(change.steps) - RECORDS_SHOWN),
         }
@@ -130,6 +130,7 @@ def cleanup(request, connection_id):
         "stays_total": money_totals(plan.stays_in_xero),
         "left_out": chosen.left_out,
         "runnable": plan.runnable_count,
+        "xero_calls": plan.xero_calls(),
         "confirmation": confirmation,
     }
     return render(request, "reconciliation/cleanup.html", context)

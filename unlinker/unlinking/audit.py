@@ -8,6 +8,7 @@ row as "sent, answer lost", which is what happened. A read is stored once answer
 
 import json
 import re
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -60,6 +61,17 @@ class AttemptAudit:
     def __init__(self, attempts: list[StepAttempt]):
         self.attempts = attempts
         self.sequence = 0
+
+    @contextmanager
+    def only(self, attempt: StepAttempt | None):
+        """Record what is sent inside on this attempt alone: the history note that one step of
+        a group adds to its own record."""
+        kept = self.attempts
+        self.attempts = [attempt] if attempt is not None else kept
+        try:
+            yield
+        finally:
+            self.attempts = kept
 
     def sending(self, api, method, url, params, body, headers):
         self.sequence += 1

@@ -19,11 +19,12 @@ from unlinker.mirror.services import recount_linked_payments
 from unlinker.reconciliation.models import CLEANABLE, Finding, XeroInvoiceCopy
 
 from .models import StepKind, UnlinkStep
+from .planning import credit_of_key
 
 NOT_APPLIED = (actionstep_resources.PAYMENT_DELETED, actionstep_resources.PAYMENT_REVERSED)
 
 
-def record_step(step: UnlinkStep, xero_status: str = "") -> None:
+def record_step(step: UnlinkStep, xero_status: str = "", *, xero_number: str = "") -> None:
     if step.kind == StepKind.UNLINK_PAYMENT:
         _unlink_payment(step)
     elif step.kind == StepKind.UNLINK_INVOICE:
@@ -40,8 +41,10 @@ def record_step(step: UnlinkStep, xero_status: str = "") -> None:
         )
     elif step.kind == StepKind.XERO_DELETE_PAYMENT:
         _delete_xero_payment(step)
+    elif step.kind == StepKind.XERO_DELETE_ALLOCATION:
+        _remove_xero_allocation(step)
     elif step.kind in (StepKind.XERO_VOID_INVOICE, StepKind.XERO_DELETE_INVOICE):
-        _remove_xero_invoice(step, xero_status)
+        _remove_xero_invoice(step, xero_status, xero_number)
 
 
 def _unlink_payment(step: UnlinkStep) -> None:
@@ -110,7 +113,42 @@ def _delete_xero_payment(step: UnlinkStep) -> None:
             copy.save(update_fields=["payment_ids", "amount_paid", "status"])
 
 
-def _remove_xero_invoice(step: UnlinkStep, xero_status: str) -> None:
+def _remove_xero_allocation(step: UnlinkStep) -> None:
+    """The credit's allocation is gone from the invoice's copies: the mirror's and the
+    reconciliation's; what it credited is owed again. Only when the copy still lists it, so
+    that recording the step twice subtracts once."""
+    _, document_id = credit_of_key(step.target_key)
+    invoice = step.invoice
+    if invoice is None:
+        return
+    rows = [
+        *LinkedInvoice.objects.select_for_update().filter(pk=invoice.pk),
+        *XeroInvoiceCopy.objects.select_for_update().filter(
+            connection_id=step.batch.connection_id, invoice_id=invoice.xero_invoice_id.lower()
+        ),
+    ]
+    for row in rows:
+        is_copy = isinstance(row, XeroInvoiceCopy)
+        credits = row.credits if is_copy else row.xero_credits
+        kept = [c for c in credits if (c.get("document_id") or "").lower() != document_id]
+        if len(kept) == len(credits):
+            continue
+        removed = sum((Decimal(str(c.get("amount") or 0)) for c in credits), Decimal(0)) - sum(
+            (Decimal(str(c.get("amount") or 0)) for c in kept), Decimal(0)
+        )
+        if is_copy:
+            row.credits = kept
+            row.amount_credited = max(Decimal(0), row.amount_credited - removed)
+            row.save(update_fields=["credits", "amount_credited"])
+        else:
+            row.xero_credits = kept
+            credited = row.xero_amount_credited
+            if credited is not None:
+                row.xero_amount_credited = max(Decimal(0), credited - removed)
+            row.save(update_fields=["xero_credits", "xero_amount_credited"])
+
+
+def _remove_xero_invoice(step: UnlinkStep, xero_status: str, xero_number: str = "") -> None:
     invoice = step.invoice
     xero_id = (step.xero_id or (invoice.xero_invoice_id if invoice else "")).lower()
     if not xero_status:
@@ -122,8 +160,9 @@ def _remove_xero_invoice(step: UnlinkStep, xero_status: str) -> None:
         return
     connection_id = step.batch.connection_id
     if xero_status != XeroStatus.MISSING:
+        renamed = {"number": xero_number} if xero_number else {}
         XeroInvoiceCopy.objects.filter(connection_id=connection_id, invoice_id=xero_id).update(
-            status=xero_status
+            status=xero_status, **renamed
         )
     # The orphan or duplicate this removes is resolved now, not at the next run.
     Finding.objects.filter(

@@ -378,7 +378,7 @@ def _done(step: UnlinkStep, result: StepResult) -> None:
             claimed_by="",
         )
         _end_attempt(step, Attempt.DONE, summary)
-        effects.record_step(step, result.xero_status)
+        effects.record_step(step, result.xero_status, xero_number=result.xero_number)
         targets.release_finished(step.batch_id, [step.target_key])
     if getattr(step, "has_dependents", True):  # annotated by _claim
         # After commit, so that the last of several dependencies to finish sees all of them done.

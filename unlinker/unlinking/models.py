@@ -19,6 +19,7 @@ class StepKind(models.TextChoices):
     DELETE_INVOICE = "delete_invoice", "Delete invoice in Actionstep"
     # Xero clean-up
     XERO_DELETE_PAYMENT = "xero_delete_payment", "Delete payment in Xero"
+    XERO_DELETE_ALLOCATION = "xero_delete_allocation", "Remove allocation in Xero"
     XERO_VOID_INVOICE = "xero_void_invoice", "Void invoice in Xero"
     XERO_DELETE_INVOICE = "xero_delete_invoice", "Delete invoice in Xero"
 

@@ -20,6 +20,12 @@ A step that cannot or need not run is planned as skipped with its reason. Nothin
 a step: one whose work is already done upstream satisfies its dependents, and one that is blocked
 skips its dependents at planning time. So a dependency always points at a step that will run.
 
+Xero refuses more than payments, and the plan knows it (`XeroContext`, the organisation as last
+read): nothing dated on or before a lock date is voided, deleted or has a payment or an allocation
+removed; an invoice with a credit note, prepayment or overpayment allocated is voided only after
+those allocations are removed ("remove allocations first"), else skipped. Each such step is
+planned as skipped with the reason, never as a step that will fail.
+
 `plan_xero_cleanup` plans, with the same rules, the removal of duplicates in Xero: invoices that
 carry an Actionstep invoice's number beside the copy its link points at (the reconciliation
 report finds them). Nothing is planned in Actionstep for them.
@@ -27,15 +33,19 @@ report finds them). Nothing is planned in Actionstep for them.
 
 import copy
 import hashlib
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import models
 
 from unlinker.core.display import format_money, plural
 from unlinker.integrations import actionstep_resources
+from unlinker.integrations.records import XeroLocks
+from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
 from unlinker.mirror.models import LinkedInvoice, LinkedPayment, LinkStatus, XeroStatus
 
 from .models import StepKind
@@ -58,6 +68,10 @@ class InvalidOptions(ValueError):
     """Options that do not describe a plan (unknown keys or values)."""
 
 
+# The options that refine the clean-up in Xero (PlanOptions), valid only with it.
+XERO_CLEANUP_OPTIONS = ("remove_allocations", "free_numbers")
+
+
 @dataclass(frozen=True)
 class PlanOptions:
     """What to do besides unlinking. Stored with the batch as `to_dict()`."""
@@ -65,6 +79,12 @@ class PlanOptions:
     remove_payments: PaymentRemoval = PaymentRemoval.NONE
     after: InvoiceAfter = InvoiceAfter.NONE
     xero_cleanup: bool = False
+    # With the clean-up in Xero: delete the allocations of credit notes, prepayments and
+    # overpayments to an invoice before voiding it (without, such an invoice is not voided) ...
+    remove_allocations: bool = False
+    # ... and rename each Xero copy (its number + XERO_VOID_NUMBER_SUFFIX) in the call that
+    # voids it, so that the invoice approved again in Actionstep can take its number.
+    free_numbers: bool = False
 
     def __post_init__(self):
         # Coerce plain strings (from a form, JSON or the command line) and refuse anything else.
@@ -73,14 +93,20 @@ class PlanOptions:
             if value not in choices.values:
                 raise InvalidOptions(f"{name} must be one of {', '.join(choices.values)}")
             object.__setattr__(self, name, choices(value))
-        if not isinstance(self.xero_cleanup, bool):
-            raise InvalidOptions("xero_cleanup must be true or false")
+        for name in ("xero_cleanup", *XERO_CLEANUP_OPTIONS):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidOptions(f"{name} must be true or false")
+        for name in XERO_CLEANUP_OPTIONS:
+            if getattr(self, name) and not self.xero_cleanup:
+                raise InvalidOptions(f"{name} is part of the clean-up in Xero: choose it too")
 
     def to_dict(self) -> dict:
         return {
             "remove_payments": str(self.remove_payments),
             "after": str(self.after),
             "xero_cleanup": self.xero_cleanup,
+            "remove_allocations": self.remove_allocations,
+            "free_numbers": self.free_numbers,
         }
 
     @classmethod
@@ -113,6 +139,26 @@ XERO_GONE = "already {status} in Xero"
 XERO_NOT_FOUND = "not found in Xero"
 NO_XERO_ID = "its Xero id is not known"
 BATCH_PAYMENT = "part of a Xero batch payment: remove it in Xero by hand"
+BATCH_PAYMENT_SHARED = (
+    "part of a Xero batch payment that also pays {others}: deleting the batch would un-pay "
+    "them too, so remove it in Xero by hand"
+)
+LOCKED = "blocked by Xero's {lock} lock date {date}: the firm's adviser must move it first"
+LOCKED_PREFIX = LOCKED.split("{", 1)[0]
+ALLOCATED = (
+    "{credits} allocated to it in Xero: choose \u201cremove allocations first\u201d, or remove "
+    "{them} in Xero"
+)
+ALLOCATED_BY_HAND = "{credits} allocated to it in Xero: remove {them} in Xero first"
+UNKNOWN_CREDITS = (
+    "{amount} of credit notes, prepayments or overpayments is allocated to it in Xero: refresh "
+    "from Xero to see which, or remove them in Xero"
+)
+ALLOCATION_LEFT = "{credit} stays allocated ({reason})"
+FREES_NUMBER = (
+    "renamed {new} in the call that {verb} it: {old} is free for the invoice approved again "
+    "in Actionstep"
+)
 PAYMENT_LEFT_IN_XERO = "{payment} stays in Xero ({reason}); void the invoice once it is removed"
 CLEANUP_NOT_CHOSEN = "Xero clean-up not chosen"
 BUSY = "in batch {batch}, still running"
@@ -151,24 +197,33 @@ class PlannedStep:
     added_automatically: bool = False
     skip_reason: str = ""
     xero_id: str = ""  # the Xero record it acts on, when it acts in Xero
-    record_key: str = ""  # the record it writes (record_key, xero_invoice_key)
+    record_key: str = ""  # the record it writes (record_key, xero_invoice_key, credit_key)
     busy_batch: int | None = None  # skipped because this unfinished batch holds the record
+    # What else the person should know of this step: what is allocated to the invoice, the
+    # number it frees, the other invoices of a batch payment.
+    details: tuple[str, ...] = ()
+    amount: Decimal | None = None  # what it moves, when not its target's amount (allocations)
 
     @property
     def skipped(self) -> bool:
         return bool(self.skip_reason)
 
     @property
+    def locked(self) -> bool:
+        """Skipped because Xero's lock dates keep its record (see LOCKED)."""
+        return self.skip_reason.startswith(LOCKED_PREFIX)
+
+    @property
     def target(self) -> Record:
         return self.payment if self.payment is not None else self.invoice
 
     @property
-    def amount(self) -> Decimal:
-        return _amount(self.target)
-
-    @property
     def currency(self) -> str:
         return self.target.currency_code
+
+    @property
+    def moved(self) -> Decimal:
+        return self.amount if self.amount is not None else _amount(self.target)
 
 
 @dataclass
@@ -211,9 +266,112 @@ class KindCount:
 
 XERO_KINDS = (
     StepKind.XERO_DELETE_PAYMENT,
+    StepKind.XERO_DELETE_ALLOCATION,
     StepKind.XERO_VOID_INVOICE,
     StepKind.XERO_DELETE_INVOICE,
 )
+# What Xero refuses for a document dated in a locked period.
+LOCKABLE_KINDS = XERO_KINDS
+
+
+@dataclass(frozen=True)
+class XeroContext:
+    """What a plan knows of the connection's Xero organisation besides its records: the lock
+    dates as last read, whether each change adds a history note, and the suffix a freed
+    number takes (selectors.xero_context builds it from the connection and the settings)."""
+
+    locks: XeroLocks = field(default_factory=XeroLocks)
+    locks_read_at: datetime | None = None
+    history_notes: bool = True
+    void_suffix: str = "-VOID"
+    calls_per_day: int = 5000
+
+    def lock_reason(self, document_date: date | None) -> str:
+        """Why a change of a document of that date is refused (empty: it is not)."""
+        return lock_reason(self.locks, document_date)
+
+
+def lock_reason(locks: XeroLocks, document_date: date | None) -> str:
+    """The skip reason, or the refusal, for a Xero change of a document dated in a locked
+    period: the plan and the step at run time say the same."""
+    found = locks.lock_for(document_date)
+    if found is None:
+        return ""
+    kind, locked_until = found
+    return LOCKED.format(lock=kind.replace(" ", "-"), date=locked_until.strftime("%d/%m/%Y"))
+
+
+def freed_number(number: str, suffix: str) -> str:
+    """The number a voided copy takes so that its own is free again."""
+    return number if number.endswith(suffix) else f"{number}{suffix}"
+
+
+CREDIT_NAMES = {
+    "CREDITNOTE": "credit note",
+    "PREPAYMENT": "prepayment",
+    "OVERPAYMENT": "overpayment",
+}
+
+
+@dataclass(frozen=True)
+class XeroCredit:
+    """A credit note, prepayment or overpayment allocated to a Xero invoice, as the mirror
+    last read it (LinkedInvoice.xero_credits): one per document, its allocations summed."""
+
+    kind: str
+    document_id: str
+    number: str
+    amount: Decimal
+    allocated_on: date | None  # the earliest of its allocations' dates
+
+    @property
+    def label(self) -> str:
+        number = f" {self.number}" if self.number else ""
+        return f"{CREDIT_NAMES.get(self.kind, self.kind.lower())}{number} of {self.amount:,.2f}"
+
+    @property
+    def record_key(self) -> str:
+        """The record its allocation step writes: the credit note, prepayment or overpayment."""
+        return credit_key(self.kind, self.document_id)
+
+
+def credit_key(kind: str, document_id: str) -> str:
+    return f"xero-{kind.lower()}:{document_id.lower()}"
+
+
+def credit_of_key(key: str) -> tuple[str, str]:
+    """(kind, document id) of an allocation step's record key (credit_key)."""
+    prefix, _, document_id = key.partition(":")
+    return prefix.removeprefix("xero-").upper(), document_id
+
+
+def credits_of(record) -> list[XeroCredit]:
+    merged: dict[tuple[str, str], XeroCredit] = {}
+    for item in getattr(record, "xero_credits", None) or ():
+        kind, document_id = item.get("kind") or "", (item.get("document_id") or "").lower()
+        if not document_id:
+            continue
+        day = date.fromisoformat(item["date"]) if item.get("date") else None
+        amount = Decimal(str(item.get("amount") or 0))
+        earlier = merged.get((kind, document_id))
+        if earlier is not None:
+            amount += earlier.amount
+            day = min((d for d in (day, earlier.allocated_on) if d), default=None)
+        merged[(kind, document_id)] = XeroCredit(
+            kind, document_id, item.get("number") or "", amount, day
+        )
+    return list(merged.values())
+
+
+@dataclass(frozen=True)
+class XeroCalls:
+    """The plan's estimate of its calls to Xero: `least` when the voids go 50 to a call, `most`
+    when each goes alone (they are grouped as they become ready); `notes` of them add history
+    notes. Reads before acting included."""
+
+    least: int
+    most: int
+    notes: int
 
 
 # The kinds of step that remove a record for good, as the plan's warning names them.
@@ -221,6 +379,7 @@ DESTRUCTIVE = {
     StepKind.DELETE_PAYMENT: ("payment", "deleted in Actionstep"),
     StepKind.DELETE_INVOICE: ("invoice", "deleted in Actionstep"),
     StepKind.XERO_DELETE_PAYMENT: ("payment", "deleted in Xero"),
+    StepKind.XERO_DELETE_ALLOCATION: ("allocation", "removed in Xero"),
     StepKind.XERO_VOID_INVOICE: ("invoice", "voided in Xero"),
     StepKind.XERO_DELETE_INVOICE: ("invoice", "deleted in Xero"),
 }
@@ -245,6 +404,31 @@ class Plan:
     stays_in_xero: list[XeroLeftover] = field(default_factory=list)
     selected_invoices: int = 0
     selected_payments: int = 0
+    xero: XeroContext = field(default_factory=XeroContext)
+
+    def locked_count(self) -> int:
+        """Xero changes skipped because of a lock date."""
+        return sum(step.locked for step in self.steps)
+
+    def xero_calls(self) -> XeroCalls:
+        """How many calls to Xero the plan's runnable steps make (see XeroCalls). Each step
+        first reads the organisation's lock dates and the record; a void or delete of invoices
+        reads and writes up to 50 invoices a call (and with free_numbers reads whether the new
+        numbers are free); every change adds a history note when the connection says so."""
+        counts = Counter(step.kind for step in self.steps if not step.skipped)
+        notes_each = 1 if self.xero.history_notes else 0
+        single = counts[StepKind.XERO_DELETE_PAYMENT] + counts[StepKind.XERO_DELETE_ALLOCATION]
+        invoices = counts[StepKind.XERO_VOID_INVOICE] + counts[StepKind.XERO_DELETE_INVOICE]
+        per_group = 3 + (
+            1 if self.options.free_numbers else 0
+        )  # organisation, read, (names), write
+        notes = (single + invoices) * notes_each
+        singles = single * 3 + notes
+        return XeroCalls(
+            least=singles + math.ceil(invoices / XERO_INVOICES_PER_CALL) * per_group,
+            most=singles + invoices * per_group,
+            notes=notes,
+        )
 
     @property
     def runnable_count(self) -> int:
@@ -270,7 +454,7 @@ class Plan:
         for kind in XERO_KINDS:
             steps = [step for step in self.steps if step.kind == kind and not step.skipped]
             if steps:
-                total = sum((_amount(step.target) for step in steps), Decimal(0))
+                total = sum((step.moved for step in steps), Decimal(0))
                 changes.append(XeroChange(kind, steps, total))
         return changes
 
@@ -287,12 +471,17 @@ class Plan:
             parts.append(f"{self.options.after} invoices")
         if self.options.xero_cleanup:
             parts.append("Xero clean-up")
+        if self.options.remove_allocations:
+            parts.append("allocations removed first")
+        if self.options.free_numbers:
+            parts.append("numbers freed")
         return " · ".join(parts)
 
     def digest(self) -> str:
         """Fingerprint of what would be queued: the confirm form carries it, so that a plan that
         changed since the user read it (a sync ran, another batch went first) is not queued."""
         h = hashlib.sha256(repr(self.options.to_dict()).encode())
+        h.update(f"notes:{self.xero.history_notes}:{self.xero.void_suffix}\n".encode())
         for step in self.steps:
             h.update(f"{step.kind}:{step.record_key}:{step.xero_id}:{step.skip_reason}\n".encode())
         return h.hexdigest()[:32]
@@ -319,12 +508,14 @@ def plan_unlink(
     *,
     invoice_payments: Iterable[LinkedPayment] = (),
     busy: Mapping[str, int] | None = None,
+    xero: XeroContext | None = None,
 ) -> Plan:
     """The ordered steps for the selected `invoices` and `payments` of one connection.
 
     `invoice_payments` are all the payments (linked or not) of the selected invoices: the plan
     adds the steps their invoices need. Records are planned in the order given; a payment whose
-    invoice is selected too is planned with its invoice.
+    invoice is selected too is planned with its invoice. `xero`: the organisation's lock dates
+    and the connection's history notes (none known, notes on, when not given).
     """
     invoices = _unique(invoices)
     payments = _unique(payments)
@@ -335,7 +526,12 @@ def plan_unlink(
             payments_of[payment.invoice_id].append(payment)
 
     builder = _Builder(
-        Plan(options=options, selected_invoices=len(invoices), selected_payments=len(payments)),
+        Plan(
+            options=options,
+            selected_invoices=len(invoices),
+            selected_payments=len(payments),
+            xero=xero or XeroContext(),
+        ),
         selected_payment_ids={payment.pk for payment in payments},
         busy=busy or {},
     )
@@ -365,6 +561,8 @@ class XeroDuplicate:
     status: str
     total: Decimal
     payment_ids: tuple[str, ...] = ()  # its payments still live in Xero
+    xero_date: date | None = None  # its date in Xero, which the lock dates are compared with
+    credits: tuple[dict, ...] = ()  # what is allocated to it (as LinkedInvoice.xero_credits)
 
     @property
     def label(self) -> str:
@@ -380,6 +578,8 @@ class XeroDuplicate:
         target.xero_invoice_id = self.xero_invoice_id
         target.xero_status = self.status
         target.xero_total = self.total
+        target.xero_date = self.xero_date
+        target.xero_credits = list(self.credits)
         return target
 
 
@@ -389,6 +589,7 @@ def plan_xero_cleanup(
     *,
     plan: Plan | None = None,
     busy: Mapping[str, int] | None = None,
+    xero: XeroContext | None = None,
 ) -> Plan:
     """The steps that remove `duplicates` from Xero: each payment on a duplicate is deleted
     first (the linked lists must know it: `payments` are looked up by their Xero id), then the
@@ -399,7 +600,8 @@ def plan_xero_cleanup(
     The steps are appended to `plan` when one is given (plan_unlink's clean-up of orphans, so
     that one batch does both), else to a new plan with the Xero clean-up chosen.
     """
-    plan = plan if plan is not None else Plan(options=PlanOptions(xero_cleanup=True))
+    if plan is None:
+        plan = Plan(options=PlanOptions(xero_cleanup=True), xero=xero or XeroContext())
     if not plan.options.xero_cleanup:
         raise InvalidOptions("a plan that deletes or voids in Xero needs xero_cleanup")
     duplicates = list(duplicates)
@@ -486,7 +688,7 @@ class _Builder:
         deletes = [self.xero_delete_duplicate_payment(group, p) for p in known]
         deleted = target.xero_status in XERO_DELETED_INVOICE_STATUSES
         kind = StepKind.XERO_DELETE_INVOICE if deleted else StepKind.XERO_VOID_INVOICE
-        reason = _gone_from_xero_reason(target)
+        reason = _gone_from_xero_reason(target) or self.locked(target)
         if not reason and len(known) < len(duplicate.payment_ids):
             unknown = len(duplicate.payment_ids) - len(known)
             reason = UNKNOWN_XERO_PAYMENTS.format(
@@ -496,6 +698,9 @@ class _Builder:
             )
         if not reason:
             reason = next((o.blocked for o in deletes if o.blocked), "")
+        if not reason:
+            # A duplicate's allocations are left to a person: the option is the unlink plan's.
+            reason = _allocated_reason(target, credits_of(target), offer_option=False)
         # Not marked xero_removes: that bookkeeping knows records by primary key, and the
         # target's is its invoice's, which the orphan's own copy or another duplicate may share.
         self.add(
@@ -606,9 +811,9 @@ class _Builder:
         elif not payment.xero_payment_id:
             reason = NO_XERO_ID
         elif payment.is_batch_payment:
-            reason = BATCH_PAYMENT
+            reason = _batch_payment_reason(payment)
         else:
-            reason = ""
+            reason = self.locked(payment)
         # A payment left in Xero keeps its invoice from being voided, so even an added one is
         # shown: someone has to remove it by hand.
         left = PAYMENT_LEFT_IN_XERO.format(payment=_label(payment), reason=reason)
@@ -638,18 +843,75 @@ class _Builder:
                 reason = GONE_UPSTREAM
             elif not invoice.xero_invoice_id:
                 reason = NO_XERO_ID
-            elif unlink.blocked:
-                reason = INVOICE_STAYS_LINKED.format(reason=unlink.blocked)
             else:
-                reason = next((o.blocked for o in xero_deletes.values() if o.blocked), "")
+                reason = self.locked(invoice)
+        live = not reason  # still there to void or delete, and not locked
+        if not reason and unlink.blocked:
+            reason = INVOICE_STAYS_LINKED.format(reason=unlink.blocked)
+        if not reason:
+            reason = next((o.blocked for o in xero_deletes.values() if o.blocked), "")
+        credits = credits_of(invoice) if live else []
+        removals = []
+        if not reason and self.options.remove_allocations:
+            # All or none: removing some allocations of an invoice that stays would change
+            # Xero for nothing. They follow the payments' deletes for the same reason.
+            locked = next((c for c in credits if self.plan.xero.lock_reason(c.allocated_on)), None)
+            if locked is not None:
+                why = self.plan.xero.lock_reason(locked.allocated_on)
+                reason = ALLOCATION_LEFT.format(credit=_first_up(locked.label), reason=why)
+            elif unknown := _unknown_credit(invoice, credits):
+                reason = UNKNOWN_CREDITS.format(amount=f"{unknown:,.2f}")
+            else:
+                after = [unlink, *xero_deletes.values()]
+                removals = [self.xero_delete_allocation(group, invoice, c, after) for c in credits]
+                reason = next((o.blocked for o in removals if o.blocked), "")
+        elif not reason:
+            reason = _allocated_reason(invoice, credits, offer_option=True)
+        details = []
+        if credits:
+            details.append(f"allocated to it in Xero: {_listed([c.label for c in credits])}")
+        if self.options.free_numbers and not reason:
+            number = invoice.xero_invoice_number or invoice.invoice_number
+            verb = "deletes" if deleted else "voids"
+            new = freed_number(number, self.plan.xero.void_suffix)
+            details.append(FREES_NUMBER.format(new=new, verb=verb, old=number))
         self.add(
             group,
             kind,
             invoice,
             reason=reason,
-            after=[unlink, *xero_deletes.values()],
+            after=[unlink, *xero_deletes.values(), *removals],
             xero_removes=True,
+            details=tuple(details),
         )
+
+    def xero_delete_allocation(
+        self,
+        group: PlanGroup,
+        invoice: LinkedInvoice,
+        credit: XeroCredit,
+        after: Sequence[_Handoff],
+    ) -> _Handoff:
+        """Remove what one credit note, prepayment or overpayment has allocated to the invoice:
+        once the invoice is unlinked and its payments deleted, before it is voided. (Only
+        planned when nothing else keeps the invoice: see xero_remove_invoice.)"""
+        number = invoice.xero_invoice_number or invoice.invoice_number
+        label = f"{_first_up(credit.label)} allocated to {number}"[:255]
+        return self.add(
+            group,
+            StepKind.XERO_DELETE_ALLOCATION,
+            invoice,
+            outcome=_Handoff(blocked=ALLOCATION_LEFT.format(credit=label, reason="not removed")),
+            after=after,
+            key=credit.record_key,
+            xero_id=credit.document_id,
+            label=label,
+            amount=credit.amount,
+        )
+
+    def locked(self, record: Record) -> str:
+        """Why a Xero change of the record is refused for its date (empty: it is not)."""
+        return self.plan.xero.lock_reason(_xero_date(record))
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -667,6 +929,10 @@ class _Builder:
         after: Iterable[_Handoff] = (),
         xero_removes: bool = False,
         key: str = "",
+        xero_id: str = "",
+        label: str = "",
+        details: tuple[str, ...] = (),
+        amount: Decimal | None = None,
     ) -> _Handoff:
         """Append a step; `outcome` is what its dependents get if it is skipped."""
         is_payment = isinstance(record, LinkedPayment)
@@ -684,14 +950,16 @@ class _Builder:
             kind=kind,
             invoice=None if is_payment else record,
             payment=record if is_payment else None,
-            target_label=_label(record),
+            target_label=label or _label(record),
             # a skipped step depends on nothing: its dependencies never block anything
             depends_on=() if reason else tuple(o.position for o in after if o.position is not None),
             added_automatically=self.is_automatic(record),
             skip_reason=reason,
-            xero_id=_xero_id(kind, record),
+            xero_id=xero_id or _xero_id(kind, record),
             record_key=key,
             busy_batch=holder,
+            details=details,
+            amount=amount,
         )
         self.plan.steps.append(step)
         group.steps.append(step)
@@ -744,6 +1012,55 @@ def _gone_from_xero_reason(record: Record) -> str:
     if record.xero_status in XERO_GONE_STATUSES:
         return XERO_GONE.format(status=record.xero_status.lower())
     return ""
+
+
+def _xero_date(record: Record) -> date | None:
+    """The record's date as Xero compares it with its lock dates: Xero's own when read, else
+    Actionstep's (which the integration copied to Xero)."""
+    if record.xero_date:
+        return record.xero_date
+    return record.payment_date if isinstance(record, LinkedPayment) else record.invoice_date
+
+
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _listed(labels: Sequence[str], shown: int = 5) -> str:
+    labels = list(labels)
+    if len(labels) > shown:
+        labels = [*labels[:shown], f"{len(labels) - shown} more"]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+
+
+def _unknown_credit(invoice: LinkedInvoice, credits: Sequence[XeroCredit]) -> Decimal:
+    """What Xero credits the invoice beyond the allocations the mirror knows of."""
+    credited = getattr(invoice, "xero_amount_credited", None) or Decimal(0)
+    return max(Decimal(0), credited - sum((c.amount for c in credits), Decimal(0)))
+
+
+def _allocated_reason(
+    invoice: LinkedInvoice, credits: Sequence[XeroCredit], *, offer_option: bool
+) -> str:
+    """Why the invoice is not voided while credits are allocated to it (empty: none are)."""
+    if credits:
+        verb = "is" if len(credits) == 1 else "are"
+        them = "it" if len(credits) == 1 else "them"
+        listed = f"{_listed([c.label for c in credits])} {verb}"
+        if offer_option:
+            return ALLOCATED.format(credits=listed, them=them)
+        return ALLOCATED_BY_HAND.format(credits=listed, them=them)
+    if unknown := _unknown_credit(invoice, credits):
+        return UNKNOWN_CREDITS.format(amount=f"{unknown:,.2f}")
+    return ""
+
+
+def _batch_payment_reason(payment: LinkedPayment) -> str:
+    others = [
+        f"{other.get('number') or 'an invoice'} ({Decimal(str(other.get('amount') or 0)):,.2f})"
+        for other in payment.xero_batch_invoices or ()
+    ]
+    return BATCH_PAYMENT_SHARED.format(others=_listed(others)) if others else BATCH_PAYMENT
 
 
 def _xero_id(kind: StepKind, record: Record) -> str:

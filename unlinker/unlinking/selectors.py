@@ -2,8 +2,9 @@
 batch has got."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
@@ -14,7 +15,7 @@ from unlinker.mirror.models import LinkedInvoice, LinkedPayment
 
 from .filters import NOT_NEEDED  # skipped when the plan was made: already done, or blocked
 from .models import FINISHED_STATES, StepState, UnlinkBatch, UnlinkStep
-from .planning import Plan, PlanOptions, plan_unlink
+from .planning import Plan, PlanOptions, XeroContext, plan_unlink
 
 
 class InvalidSelection(ValueError):
@@ -28,6 +29,7 @@ class PlanRows:
     invoices: list[LinkedInvoice]
     payments: list[LinkedPayment]
     invoice_payments: list[LinkedPayment]
+    xero: XeroContext = field(default_factory=XeroContext)
 
     def plan(self, options: PlanOptions, busy: Mapping[str, int] | None = None) -> Plan:
         return plan_unlink(
@@ -36,7 +38,20 @@ class PlanRows:
             options,
             invoice_payments=self.invoice_payments,
             busy=busy,
+            xero=self.xero,
         )
+
+
+def xero_context(connection: Connection) -> XeroContext:
+    """What a plan of the connection knows of its Xero organisation: the lock dates as last
+    read, the connection's history notes, the suffix of freed numbers, the daily allowance."""
+    return XeroContext(
+        locks=connection.xero_locks,
+        locks_read_at=connection.xero_organisation_read_at,
+        history_notes=connection.xero_history_notes,
+        void_suffix=settings.XERO_VOID_NUMBER_SUFFIX,
+        calls_per_day=settings.XERO_CALLS_PER_DAY,
+    )
 
 
 def rows_for_selection(selection: Selection) -> PlanRows:
@@ -52,9 +67,10 @@ def rows_for_selection(selection: Selection) -> PlanRows:
         )
     if not rows:
         raise InvalidSelection(f"No {selection.kind} are selected.")
+    xero = xero_context(Connection.objects.get(pk=selection.connection_id))
     if selection.kind == "invoices":
-        return _rows(invoices=rows, payments=[])
-    return _rows(invoices=[], payments=rows)
+        return _rows(invoices=rows, payments=[], xero=xero)
+    return _rows(invoices=[], payments=rows, xero=xero)
 
 
 def rows_for_actionstep_ids(
@@ -76,7 +92,11 @@ def rows_for_actionstep_ids(
         raise InvalidSelection(f"Not in {connection}'s linked lists: {', '.join(unknown)}")
     if not invoices and not payments:
         raise InvalidSelection("Nothing is selected.")
-    return _rows(invoices=list(invoices.values()), payments=list(payments.values()))
+    return _rows(
+        invoices=list(invoices.values()),
+        payments=list(payments.values()),
+        xero=xero_context(connection),
+    )
 
 
 def _in_given_order(rows: QuerySet, actionstep_ids: Sequence[int]) -> dict:
@@ -84,7 +104,9 @@ def _in_given_order(rows: QuerySet, actionstep_ids: Sequence[int]) -> dict:
     return {pk: by_id[pk] for pk in actionstep_ids if pk in by_id}
 
 
-def _rows(*, invoices: list[LinkedInvoice], payments: list[LinkedPayment]) -> PlanRows:
+def _rows(
+    *, invoices: list[LinkedInvoice], payments: list[LinkedPayment], xero: XeroContext
+) -> PlanRows:
     invoice_payments = []
     if invoices:
         # Every payment of the selected invoices, vanished or unlinked ones included: the plan
@@ -95,7 +117,9 @@ def _rows(*, invoices: list[LinkedInvoice], payments: list[LinkedPayment]) -> Pl
                 invoice_id__in=[invoice.pk for invoice in invoices],
             ).order_by("payment_date", "pk")
         )
-    return PlanRows(invoices=invoices, payments=payments, invoice_payments=invoice_payments)
+    return PlanRows(
+        invoices=invoices, payments=payments, invoice_payments=invoice_payments, xero=xero
+    )
 
 
 # --- batches ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from . import exports, selectors, services
 from .confirming import confirm
 from .filters import BatchFilterSet, StepFilterSet
 from .forms import PlanForm
-from .planning import InvoiceAfter, PaymentRemoval
+from .planning import InvoiceAfter, PaymentRemoval, freed_number
 from .tables import BatchTable, StepTable
 
 # A plan of 10,000 steps is summarised: counts, then this many groups, and this many records
@@ -38,9 +38,9 @@ def plan_page(request, connection_id):
     """The plan of a list's selection, and its confirmation. The lists' "Unlink from Xero" posts
     here: the selection's fields (`kind`, `pk`s or `_all` with the filter in the query string),
     and once on this page `remove_payments` (none|delete|reverse), `after` (none|revert|delete),
-    `xero_cleanup` ("on"; admins only), `plan_digest`, `confirm_key` and `confirm` ("1" to
-    queue: see confirming.py). Nothing is created unless all of them are valid and the plan is
-    still the one shown."""
+    `xero_cleanup`, `remove_allocations`, `free_numbers` ("on"; admins only), `plan_digest`,
+    `confirm_key` and `confirm` ("1" to queue: see confirming.py). Nothing is created unless
+    all of them are valid and the plan is still the one shown."""
     connection = connection_for(request.user, connection_id)
     kind = request.POST.get("kind")
     if kind not in LIST_KINDS:
@@ -84,9 +84,10 @@ def plan_page(request, connection_id):
         "more_stays": max(0, len(plan.stays_in_xero) - RECORDS_SHOWN),
         "stays_total": money_totals(plan.stays_in_xero),
         "destructive": plan.destructive_counts(),
+        "xero": plan.xero,
+        "xero_calls": plan.xero_calls(),
+        "freed_example": freed_number("INV-1042", plan.xero.void_suffix),
     }
-    if request.htmx and request.htmx.target == "plan":  # an option changed
-        return render(request, "unlinking/plan.html#plan", context)
     if request.user.has_perm(CLEANUP_XERO):
         # The clean-up option lists exactly what it would delete or void, before it is chosen.
         cleanup = (
@@ -98,12 +99,17 @@ def plan_page(request, connection_id):
             {
                 "label": change.label,
                 "count": len(change.steps),
-                "total": money_totals(change.steps),
+                "total": money_totals(change.steps, amount="moved"),
                 "shown": [step.target_label for step in change.steps[:RECORDS_SHOWN]],
                 "more": max(0, len(change.steps) - RECORDS_SHOWN),
             }
             for change in cleanup.xero_changes()
         ]
+    if request.htmx and request.htmx.target == "plan":  # an option changed
+        # The plan, and the clean-up's preview beside the options (out of band): both follow
+        # the options ticked.
+        context["out_of_band"] = True
+        return render(request, "unlinking/plan.html#plan", context)
     return render(request, "unlinking/plan.html", context)
 
 

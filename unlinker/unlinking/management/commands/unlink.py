@@ -7,7 +7,13 @@ from django.core.management.base import BaseCommand, CommandError
 from unlinker.connections.models import Connection
 from unlinker.core.display import money_totals
 from unlinker.unlinking import selectors, services, targets
-from unlinker.unlinking.planning import InvoiceAfter, PaymentRemoval, Plan, PlanOptions
+from unlinker.unlinking.planning import (
+    InvalidOptions,
+    InvoiceAfter,
+    PaymentRemoval,
+    Plan,
+    PlanOptions,
+)
 
 
 class Command(BaseCommand):
@@ -42,6 +48,18 @@ class Command(BaseCommand):
             help="then delete the payments and void (or delete) the invoices in Xero",
         )
         parser.add_argument(
+            "--remove-allocations",
+            action="store_true",
+            help="with --xero-cleanup: first remove the credit notes', prepayments' and "
+            "overpayments' allocations to each invoice to void",
+        )
+        parser.add_argument(
+            "--free-numbers",
+            action="store_true",
+            help="with --xero-cleanup: rename each Xero invoice as it is voided, so that "
+            "approving it again in Actionstep can reuse its number",
+        )
+        parser.add_argument(
             "--user", help="queue as this user (recorded as who asked; their role applies)"
         )
         parser.add_argument("--dry-run", action="store_true", help="print the plan only")
@@ -55,11 +73,16 @@ class Command(BaseCommand):
             )
         except selectors.InvalidSelection as exc:
             raise CommandError(str(exc)) from None
-        options = PlanOptions(
-            remove_payments=opts["remove_payments"],
-            after=opts["after"],
-            xero_cleanup=opts["xero_cleanup"],
-        )
+        try:
+            options = PlanOptions(
+                remove_payments=opts["remove_payments"],
+                after=opts["after"],
+                xero_cleanup=opts["xero_cleanup"],
+                remove_allocations=opts["remove_allocations"],
+                free_numbers=opts["free_numbers"],
+            )
+        except InvalidOptions as exc:
+            raise CommandError(str(exc)) from None
         plan = rows.plan(options, busy=targets.holders(connection.pk))
         self.print_plan(plan)
         if opts["dry_run"]:
@@ -97,9 +120,14 @@ class Command(BaseCommand):
             if step.depends_on:
                 after = f" (after {', '.join(str(d + 1) for d in step.depends_on)})"
             write(f"{step.position + 1:>5}. {step.kind.label}: {step.target_label}{after}{marks}")
+            for detail in step.details:
+                write(f"         {detail}")
         for change in plan.xero_changes():
-            total = money_totals(change.steps)
+            total = money_totals(change.steps, amount="moved")
             write(f"In Xero: {change.label}: {len(change.steps)}, totalling {total}")
+        calls = plan.xero_calls()
+        if calls.most:
+            write(f"Xero calls: {calls.least} to {calls.most}, {calls.notes} of them history notes")
         write(f"Stays in Xero: {len(plan.stays_in_xero)}")
         for leftover in plan.stays_in_xero:
             write(f"  {leftover.label} ({leftover.reason})")
