@@ -257,7 +257,7 @@ def test_connections_show_xero_lock_dates_and_switch_history_notes(
     connection.refresh_from_db()
     assert connection.xero_period_lock_date == date(2026, 9, 30)
     assert (
-        "Lock dates: period 30/09/2026" in admin.get(reverse("connections:list")).content.decode()
+        "Lock dates: period 30 Sep 2026" in admin.get(reverse("connections:list")).content.decode()
     )
 
     url = reverse("connections:set_history_notes", args=[connection.pk])

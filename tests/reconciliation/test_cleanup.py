@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from tests.mirror import factories
 from tests.unlinking.support import assert_written_at_most_once, run_all, synced, upstream_writes
+from unlinker.core.display import format_date
 from unlinker.mirror.models import LinkedInvoice, XeroStatus
 from unlinker.reconciliation.models import Finding
 from unlinker.unlinking.models import StepKind, StepState, UnlinkBatch, UnlinkStep
@@ -296,7 +297,7 @@ def test_the_clean_up_leaves_what_a_lock_date_keeps_and_counts_its_calls(client_
     connection.xero_period_lock_date = date.today()
     connection.save()
     html = unescape(client.post(cleanup_url(connection), {"pk": cleanable(run)}).content.decode())
-    shown = date.today().strftime("%d/%m/%Y")
+    shown = format_date(date.today())
     assert (
         f"blocked by Xero's period lock date {shown}: the firm's adviser must move it first" in html
     )

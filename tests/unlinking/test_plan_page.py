@@ -364,11 +364,11 @@ def test_lock_dates_allocations_and_the_calls_to_xero_are_on_the_plan(member, fi
     LinkedPayment.objects.update(payment_date=date(2025, 2, 2))
     admin = member("admin")
     html = unescape(admin.post(URL, selection_of(firm, xero_cleanup="on")).content.decode())
-    assert "Xero's lock dates</strong>: period 15/01/2025" in html
+    assert "Xero's lock dates</strong>: period 15 Jan 2025" in html
     assert "1 change in Xero is dated on or before a lock date" in html
     assert '<span class="badge locked">locked</span>' in html
     assert (
-        "blocked by Xero's period lock date 15/01/2025: the firm's adviser must move it first"
+        "blocked by Xero's period lock date 15 Jan 2025: the firm's adviser must move it first"
         in html
     )
     assert "Allocated to it in Xero: credit note CN-7 of 30.00" in html
@@ -403,7 +403,7 @@ def test_the_clean_up_preview_follows_the_options_ticked(member, firm, URL):
     html = html.decode()
     assert html.lstrip().startswith('<div id="plan">')
     preview = html[html.index('<div id="xero-preview" hx-swap-oob="true">') :]
-    assert "Remove allocation in Xero: 1, totalling 20.00" in preview
+    assert 'Remove allocation in Xero: 1, totalling <span class="money">AUD 20.00</span>' in preview
     # an operator's re-rendered plan carries no preview of the clean-up
     operator = member("operator")
     html = operator.post(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from unlinker.core.display import format_date
 from unlinker.integrations.records import XeroLocks
 from unlinker.mirror.models import LinkStatus, XeroStatus
 from unlinker.unlinking.models import StepKind as K
@@ -26,7 +27,9 @@ from .factories import invoice, payment
 CLEANUP = PlanOptions(xero_cleanup=True)
 LOCK = date(2026, 9, 30)
 LOCKED = XeroContext(locks=XeroLocks(period_lock_date=LOCK))
-PERIOD_LOCK = "blocked by Xero's period lock date 30/09/2026: the firm's adviser must move it first"
+PERIOD_LOCK = (
+    "blocked by Xero's period lock date 30 Sep 2026: the firm's adviser must move it first"
+)
 
 
 def credit(kind="CREDITNOTE", doc="c1", amount="30.00", number="CN-1", on="2026-10-10"):
@@ -67,7 +70,7 @@ def test_the_end_of_year_lock_is_named_first_and_a_locked_payment_keeps_its_invo
     plan = plan_unlink([inv], [], CLEANUP, invoice_payments=[old_payment], xero=xero)
     by_kind = {s.kind: s for s in plan.steps}
     assert by_kind[K.XERO_DELETE_PAYMENT].skip_reason == (
-        "blocked by Xero's end-of-year lock date 30/06/2026: the firm's adviser must move it first"
+        "blocked by Xero's end-of-year lock date 30 Jun 2026: the firm's adviser must move it first"
     )
     # what depends on it is handled as for any blocked step: the void is skipped, with why
     void = by_kind[K.XERO_VOID_INVOICE]
@@ -127,10 +130,10 @@ def test_remove_allocations_first_plans_one_delete_per_document_before_the_void(
     options = PlanOptions(xero_cleanup=True, remove_allocations=True)
     plan = plan_unlink([inv], [], options)
     assert [(s.kind, s.target_label, s.skip_reason, s.depends_on) for s in plan.steps] == [
-        (K.UNLINK_INVOICE, "Invoice INV-000001 · Smith & Co · 110.00", "", ()),
+        (K.UNLINK_INVOICE, "Invoice INV-000001 (Smith & Co), AUD 110.00", "", ()),
         (K.XERO_DELETE_ALLOCATION, "Credit note CN-1 of 50.00 allocated to INV-000001", "", (0,)),
         (K.XERO_DELETE_ALLOCATION, "Prepayment of 50.00 allocated to INV-000001", "", (0,)),
-        (K.XERO_VOID_INVOICE, "Invoice INV-000001 · Smith & Co · 110.00", "", (0, 1, 2)),
+        (K.XERO_VOID_INVOICE, "Invoice INV-000001 (Smith & Co), AUD 110.00", "", (0, 1, 2)),
     ]
     removal = plan.steps[1]
     assert removal.xero_id == "c1" and credit_of_key(removal.record_key) == ("CREDITNOTE", "c1")
@@ -321,4 +324,4 @@ def test_no_plan_schedules_a_xero_change_dated_in_a_locked_period(
     # and every change the lock dates keep is skipped with the lock's date
     for step in plan.steps:
         if step.skip_reason.startswith("blocked by Xero's"):
-            assert locks.lock_for(xero_day(step.target))[1].strftime("%d/%m/%Y") in step.skip_reason
+            assert format_date(locks.lock_for(xero_day(step.target))[1]) in step.skip_reason

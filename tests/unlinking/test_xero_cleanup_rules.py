@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from unlinker.connections.clients import actionstep_client_for, xero_client_for
 from unlinker.connections.models import Connection
+from unlinker.core.display import format_date
 from unlinker.integrations.errors import ValidationFailed
 from unlinker.mirror import services as mirror
 from unlinker.mirror.models import LinkedInvoice
@@ -32,7 +33,7 @@ TODAY = date.today()
 OLD = (TODAY - timedelta(days=90)).isoformat()
 LOCK = (TODAY - timedelta(days=60)).isoformat()
 RECENT = (TODAY - timedelta(days=10)).isoformat()
-SHOWN = date.fromisoformat(LOCK).strftime("%d/%m/%Y")
+SHOWN = format_date(date.fromisoformat(LOCK))
 CLEANUP = PlanOptions(xero_cleanup=True)
 FIRST = PlanOptions(xero_cleanup=True, remove_allocations=True)
 

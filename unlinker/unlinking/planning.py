@@ -42,7 +42,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from unlinker.core.display import format_money, plural
+from unlinker.core.display import format_date, format_money, plural
 from unlinker.integrations import actionstep_resources
 from unlinker.integrations.records import XeroLocks
 from unlinker.integrations.xero import XERO_INVOICES_PER_CALL
@@ -298,7 +298,7 @@ def lock_reason(locks: XeroLocks, document_date: date | None) -> str:
     if found is None:
         return ""
     kind, locked_until = found
-    return LOCKED.format(lock=kind.replace(" ", "-"), date=locked_until.strftime("%d/%m/%Y"))
+    return LOCKED.format(lock=kind.replace(" ", "-"), date=format_date(locked_until))
 
 
 def freed_number(number: str, suffix: str) -> str:
