@@ -270,3 +270,35 @@ def test_xero_invoices_are_cleaned_up_many_to_a_call_each_with_its_own_outcome(u
         assert steps[bill["id"]].state == StepState.DONE
         assert upstream.xero_invoice(bill["xero_invoice_id"])["Status"] == "VOIDED"
     assert upstream.xero_invoice(built["bills"][1]["xero_invoice_id"])["Status"] == "AUTHORISED"
+
+
+def test_a_step_taken_over_by_the_sweep_is_never_written_by_its_first_worker(
+    upstream, connect, firm
+):
+    """The sweep judged a worker dead and another task claimed its step: if the first worker
+    was only slow, it must neither send its write nor record anything on the step."""
+    from unlinker.unlinking.actions import ACTIONS
+    from unlinker.unlinking.audit import AttemptAudit
+
+    connection = synced(connect, firm)
+    batch = queue(connection, firm["bills"][2:])  # one step: unlink the third invoice
+    step_id = UnlinkStep.objects.get(batch=batch).pk
+    slow = executor._claim(step_id, "task-slow")
+    UnlinkStep.objects.filter(pk=step_id).update(state=StepState.PENDING, claimed_by="")
+    taken = executor._claim(step_id, "task-taking-over")
+    assert taken.attempts == slow.attempts + 1
+
+    since = upstream.last_request_id()
+    clients = executor._ConnectionClients(connection, AttemptAudit([slow.attempt]))
+    with pytest.raises(executor.ClaimLost):
+        ACTIONS[slow.kind](slow, clients)
+    assert upstream.requests(since=since, method="PUT") == []  # the write never went out
+    executor._settle(slow, executor.ClaimLost("taken over"))
+    step = UnlinkStep.objects.get(pk=step_id)
+    assert step.state == StepState.RUNNING and step.attempts == taken.attempts  # untouched
+    assert slow.attempt.requests.filter(is_write=True).count() == 0
+
+    executor.execute_step(step_id, task_id="task-taking-over")  # the new holder runs it
+    step.refresh_from_db()
+    assert step.state == StepState.DONE
+    assert len(upstream.requests(since=since, method="PUT")) == 1

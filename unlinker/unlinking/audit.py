@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from django.db.models import Q
 from django.utils import timezone
 
-from .models import StepAttempt, StepRequest
+from .models import StepAttempt, StepRequest, StepState, UnlinkStep
 
 SUMMARY_CHARS = 1000
 # Keys whose values never reach the record, in bodies sent or received.
@@ -73,6 +74,19 @@ class AttemptAudit:
         finally:
             self.attempts = kept
 
+    def check_claims(self) -> None:
+        """Before a write goes out: every step of this call is still held by this attempt. A
+        step the sweep took over (judging this worker dead) is another attempt's now, and
+        that attempt re-reads before it writes: this one must not write as well."""
+        from .executor import ClaimLost
+
+        held = Q()
+        for attempt in self.attempts:
+            held |= Q(pk=attempt.step_id, attempts=attempt.number)
+        still = UnlinkStep.objects.filter(held, state=StepState.RUNNING).count()
+        if still != len(self.attempts):
+            raise ClaimLost("the step was taken over by another attempt")
+
     def sending(self, api, method, url, params, body, headers):
         self.sequence += 1
         fields = {
@@ -86,6 +100,7 @@ class AttemptAudit:
             "sent": summarise(body),
         }
         if fields["is_write"]:
+            self.check_claims()
             rows = StepRequest.objects.bulk_create(
                 [StepRequest(attempt=attempt, **fields) for attempt in self.attempts]
             )

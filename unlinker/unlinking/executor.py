@@ -167,6 +167,7 @@ def _claim(step_id: int, task_id: str) -> UnlinkStep | None:
                 step,
                 f"gave up after {step.counted_attempts} attempts; the last: "
                 f"{step.error or 'its worker stopped mid-step'}",
+                claimed=False,
             )
             return None
         step.state = StepState.RUNNING
@@ -239,13 +240,29 @@ def _claim_companions(step: UnlinkStep, task_id: str) -> list[UnlinkStep]:
     return [companion for companion in claimed if companion is not None]
 
 
+class ClaimLost(Exception):
+    """The step was taken over (the sweep judged this attempt's worker dead): this attempt must
+    neither write upstream nor record anything on the step."""
+
+
+def _owned(step: UnlinkStep):
+    """The step, while this attempt still holds it: a takeover counts a new attempt. Every record
+    of the attempt's result goes through it, so a worker that lost its step changes nothing."""
+    return UnlinkStep.objects.filter(pk=step.pk, attempts=step.attempts, state=StepState.RUNNING)
+
+
 def _why(exc: Exception) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _record_failure(step: UnlinkStep, exc: Exception) -> None:
-    if isinstance(exc, Refused):
+    if isinstance(exc, ClaimLost):
+        if _owned(step).exists():  # another step of the same call was the one taken over
+            _retry_later(step, 0, "another step of its call was taken over; nothing was sent")
+        else:
+            _end_attempt(step, Attempt.INTERRUPTED, "its step was taken over: nothing was sent")
+    elif isinstance(exc, Refused):
         _fail(step, str(exc))
     elif isinstance(exc, RateLimited):
         _rate_limited(step, exc)
@@ -277,12 +294,13 @@ def _retry_later(
     step: UnlinkStep, countdown: float, why: str, outcome: str = Attempt.RETRYING
 ) -> None:
     with transaction.atomic():
-        UnlinkStep.objects.filter(pk=step.pk).update(
+        if not _owned(step).update(
             state=StepState.PENDING,
             claimed_by="",
             next_attempt_at=timezone.now() + timedelta(seconds=countdown),
             error=f"attempt {step.attempts}: {why}; retrying",
-        )
+        ):
+            return _lost(step)
         _end_attempt(step, outcome, why)
         transaction.on_commit(lambda: _queue([step.pk], countdown=countdown))
 
@@ -302,9 +320,10 @@ def _rate_limited(step: UnlinkStep, exc: RateLimited) -> None:
                 pause_reason=f"Xero's daily call limit for this organisation is used up; "
                 f"resuming at {format_datetime(until, zone_of(connection))}",
             )
-            UnlinkStep.objects.filter(pk=step.pk).update(
+            if not _owned(step).update(
                 state=StepState.PENDING, claimed_by="", next_attempt_at=until, error="daily limit"
-            )
+            ):
+                return _lost(step)
             _end_attempt(step, Attempt.WAITING, "Xero's daily call limit is used up")
         return
     # Actionstep sends no Retry-After: back off as for any passing failure.
@@ -314,14 +333,23 @@ def _rate_limited(step: UnlinkStep, exc: RateLimited) -> None:
     )
 
 
-def _fail(step: UnlinkStep, error: str) -> None:
+def _fail(step: UnlinkStep, error: str, *, claimed: bool = True) -> None:
+    """`claimed`: the attempt holds the step (False: its claim found it past its attempts)."""
     with transaction.atomic():
-        UnlinkStep.objects.filter(pk=step.pk).update(
+        steps = _owned(step) if claimed else UnlinkStep.objects.filter(pk=step.pk)
+        if not steps.update(
             state=StepState.FAILED, finished_at=timezone.now(), error=error, claimed_by=""
-        )
+        ):
+            return _lost(step)
         _end_attempt(step, Attempt.FAILED, error)
         _skip_dependents(step)
         targets.release_finished(step.batch_id)
+
+
+def _lost(step: UnlinkStep) -> None:
+    _end_attempt(
+        step, Attempt.INTERRUPTED, "its step was taken over before this attempt recorded it"
+    )
 
 
 def _skip(step: UnlinkStep, reason: str) -> None:
@@ -370,13 +398,17 @@ def _summary(step: UnlinkStep, result: StepResult) -> str:
 def _done(step: UnlinkStep, result: StepResult) -> None:
     summary = _summary(step, result)
     with transaction.atomic():
-        UnlinkStep.objects.filter(pk=step.pk).update(
+        if not _owned(step).update(
             state=StepState.DONE,
             finished_at=timezone.now(),
             result=summary,
             error="",
             claimed_by="",
-        )
+        ):
+            # Taken over after its write went out: the attempt that took it re-reads, finds
+            # the work done, and records it (this one's write is on its own attempt).
+            _lost(step)
+            return
         _end_attempt(step, Attempt.DONE, summary)
         effects.record_step(step, result.xero_status, xero_number=result.xero_number)
         targets.release_finished(step.batch_id, [step.target_key])
